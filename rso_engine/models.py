@@ -1,0 +1,282 @@
+"""The networks: OneConv, TwoConv, the paper's 6-conv MNIST net with batch norm, and a plain MLP.
+
+A :class:`Model` is a list of layers plus one ordered dict of named parameter tensors. The names and
+their order are stable and documented (see ``docs/engine.md``):
+
+- parameters are grouped by *layer* (:class:`ParamGroup`): a conv or dense layer's ``weight`` then its
+  ``bias``; for the paper net a conv's ``weight`` then its batch norm's ``gamma`` and ``beta`` (the
+  authors search γ/β right after their conv);
+- RSO sweeps the groups from the output layer to the input layer, and inside a tensor in C order:
+  output filter → input channel → kh → kw for conv weights, output neuron → input for dense weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend, get_backend, to_numpy
+from .layers import (
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    Dense,
+    Flatten,
+    GlobalAvgPool,
+    Layer,
+    MaxPool2d,
+    ReLU,
+    to_cnhw,
+)
+
+Array = Any
+
+
+@dataclass(frozen=True)
+class ParamGroup:
+    """One searchable layer: its display name and its parameters in sweep order."""
+
+    name: str
+    params: tuple[str, ...]
+    kind: str  # "conv" or "dense"
+
+
+def one_conv() -> list[Layer]:
+    """The course project's model: Conv 3×3 1→4 pad 1, ReLU, MaxPool 2, Dense 784→10 (7,890 params)."""
+    return [Conv2d("conv1", 1, 4), ReLU("relu1"), MaxPool2d("pool1"), Flatten("flatten"), Dense("fc", 784, 10)]
+
+
+def two_conv() -> list[Layer]:
+    """Conv 1→16, ReLU, MaxPool, Conv 16→16, ReLU, MaxPool, Dense 784→10 (10,330 params)."""
+    return [
+        Conv2d("conv1", 1, 16), ReLU("relu1"), MaxPool2d("pool1"),
+        Conv2d("conv2", 16, 16), ReLU("relu2"), MaxPool2d("pool2"),
+        Flatten("flatten"), Dense("fc", 784, 10),
+    ]  # fmt: skip
+
+
+def paper_net() -> list[Layer]:
+    """The paper's MNIST net: 6 × (Conv 3×3, 16 filters, no bias → BN), ReLU between, 2×2 average
+    pooling after conv 2 and conv 4, global average pooling, Dense 16→10 without bias (12,016 params)."""
+    layers: list[Layer] = []
+    cin = 1
+    for i in range(1, 7):
+        layers += [Conv2d(f"conv{i}", cin, 16, bias=False), BatchNorm2d(f"bn{i}", 16), ReLU(f"relu{i}")]
+        if i in (2, 4):
+            layers.append(AvgPool2d(f"pool{i // 2}"))
+        cin = 16
+    return layers + [GlobalAvgPool("gap"), Dense("fc", 16, 10, bias=False)]
+
+
+def mlp(hidden: int = 32) -> list[Layer]:
+    """A plain MLP: Flatten, Dense 784→hidden, ReLU, Dense hidden→10 (25,450 params for 32)."""
+    return [Flatten("flatten"), Dense("fc1", 784, hidden), ReLU("relu1"), Dense("fc2", hidden, 10)]
+
+
+#: model name -> (builder, one-line description)
+MODELS: dict[str, tuple[Callable[[], list[Layer]], str]] = {
+    "oneconv": (one_conv, "Conv 3×3 1→4, ReLU, MaxPool 2, Dense 784→10 (the course project's model)"),
+    "twoconv": (two_conv, "2 × (Conv 3×3 →16, ReLU, MaxPool 2), Dense 784→10"),
+    "papernet": (paper_net, "the paper's 6-conv MNIST net with batch norm, GAP, Dense 16→10"),
+    "mlp": (mlp, "Dense 784→32, ReLU, Dense 32→10"),
+}
+
+
+class Model:
+    """A network: layers, named parameters (arrays on the backend), RSO's per-parameter σ.
+
+    ``params`` holds the searchable/trainable tensors in a stable order; ``buffers`` holds BN population
+    statistics. ``sigma[name]`` is σ_d of the parameter's layer: the std of the layer's initial weights
+    (biases use their layer's σ_d; BN γ/β use 0.167 as the authors' code does).
+    """
+
+    def __init__(self, name: str, layers: list[Layer], backend: Backend | None = None, dtype: str = "float32"):
+        self.name = name
+        self.layers = layers
+        self.backend = backend or get_backend()
+        self.xp = self.backend.xp
+        self.dtype = np.dtype(dtype)
+        self.params: dict[str, Array] = {}
+        self.buffers: dict[str, Array] = {}
+        self.sigma: dict[str, float] = {}
+        self.groups: list[ParamGroup] = self._make_groups()
+
+    # ----------------------------------------------------------------- structure
+    def _make_groups(self) -> list[ParamGroup]:
+        groups: list[ParamGroup] = []
+        for layer in self.layers:
+            if isinstance(layer, (Conv2d, Dense)):
+                groups.append(ParamGroup(layer.name, layer.params, layer.kind))
+            elif isinstance(layer, BatchNorm2d):
+                prev = groups[-1]
+                groups[-1] = ParamGroup(prev.name, prev.params + layer.params, prev.kind)
+        return groups
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes: dict[str, tuple[int, ...]] = {}
+        for layer in self.layers:
+            shapes.update(layer.param_shapes())
+        return shapes
+
+    def param_order(self) -> list[str]:
+        """All parameter names in forward (input → output) order."""
+        return [p for g in self.groups for p in g.params]
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(math.prod(s) for s in self.param_shapes().values()))
+
+    def layer_of(self, param: str) -> Layer:
+        prefix = param.rsplit(".", 1)[0]
+        for layer in self.layers:
+            if layer.name == prefix:
+                return layer
+        raise KeyError(param)
+
+    def group_of(self, param: str) -> ParamGroup:
+        for g in self.groups:
+            if param in g.params:
+                return g
+        raise KeyError(param)
+
+    def bn_layers(self) -> list[BatchNorm2d]:
+        return [layer for layer in self.layers if isinstance(layer, BatchNorm2d)]
+
+    def summary(self) -> str:
+        return " → ".join(layer.describe() for layer in self.layers)
+
+    # ----------------------------------------------------------------- state
+    def init(self, seed: int) -> Model:
+        """He-initialise every parameter from ``seed`` (NumPy RNG, so it is backend-independent)."""
+        rng = np.random.default_rng(seed)
+        host: dict[str, np.ndarray] = {}
+        for layer in self.layers:
+            host.update(layer.init_params(rng, self.dtype))
+        self.set_params(host)
+        for g in self.groups:
+            w = host[g.params[0]]
+            sigma_d = float(np.std(w.astype(np.float64)))
+            for p in g.params:
+                self.sigma[p] = BatchNorm2d.SIGMA if p.endswith((".gamma", ".beta")) else sigma_d
+        return self
+
+    def set_params(self, host: dict[str, np.ndarray]) -> None:
+        """Replace parameter values (NumPy or backend arrays), checking names and shapes."""
+        shapes = self.param_shapes()
+        missing = set(shapes) - set(host)
+        if missing:
+            raise ValueError(f"parameters missing for model {self.name}: {sorted(missing)}")
+        for name in self.param_order():
+            value = host[name]
+            if tuple(value.shape) != shapes[name]:
+                raise ValueError(f"{name}: shape {tuple(value.shape)} does not fit {self.name} (expects {shapes[name]})")
+            self.params[name] = self.xp.array(value, dtype=self.dtype)
+
+    def params_numpy(self) -> dict[str, np.ndarray]:
+        """A NumPy copy of every parameter."""
+        return {k: np.array(to_numpy(v)) for k, v in self.params.items()}
+
+    # ----------------------------------------------------------------- computation
+    def to_input(self, x_nchw: Array) -> Array:
+        """Dataset images (N, 1, H, W), NumPy or backend -> the model's input: backend (C, N, H, W)."""
+        return to_cnhw(self.xp.asarray(x_nchw, dtype=self.dtype))
+
+    def forward(self, x: Array, train: bool = True, start: int = 0, stop: int | None = None,
+                P: dict | None = None) -> Array:
+        """Run layers ``start`` to ``stop`` (exclusive) on ``x`` (model layout) and return the output.
+
+        ``train=True`` uses batch statistics in batch norm (RSO's search, SGD); ``False`` the population
+        statistics from :meth:`calibrate_bn`.
+        """
+        P = self.params if P is None else P
+        for layer in self.layers[start:stop]:
+            x, _ = layer.forward(P, x, train)
+        return x
+
+    def forward_keep(self, x: Array, train: bool = True) -> tuple[Array, list]:
+        """Forward pass that keeps each layer's cache for :meth:`backward`."""
+        caches = []
+        for layer in self.layers:
+            x, cache = layer.forward(self.all_tensors(), x, train, keep=True)
+            caches.append(cache)
+        return x, caches
+
+    def backward(self, dlogits: Array, caches: list) -> dict[str, Array]:
+        """Gradients of every parameter given d(loss)/d(logits) and the caches of :meth:`forward_keep`."""
+        grads: dict[str, Array] = {}
+        dx = dlogits
+        for layer, cache in zip(reversed(self.layers), reversed(caches)):
+            dx, g = layer.backward(self.params, dx, cache)
+            grads.update(g)
+        return grads
+
+    def all_tensors(self) -> dict[str, Array]:
+        if not self.buffers:
+            return self.params
+        return {**self.params, **self.buffers}
+
+    def calibrate_bn(self, x: Array) -> None:
+        """Set BN population statistics to the statistics of ``x`` (model layout) under the current weights.
+
+        One pass in training mode over ``x`` as a single batch: each BN records its batch mean and
+        variance, so evaluation (``train=False``) normalises exactly as a batch of ``x`` would.
+        """
+        if not self.bn_layers():
+            return
+        for layer in self.layers:
+            if isinstance(layer, BatchNorm2d):
+                mean = x.mean(axis=(1, 2, 3))
+                var = ((x - mean[:, None, None, None]) ** 2).mean(axis=(1, 2, 3))
+                mean_name, var_name = layer.buffer_names()
+                self.buffers[mean_name], self.buffers[var_name] = mean, var
+            x, _ = layer.forward(self.params, x, train=True)
+
+    def logits(self, x: Array, train: bool = False) -> Array:
+        """Logits (N, classes) for model-layout input, in evaluation mode by default."""
+        return self.forward(x, train=train, P=self.all_tensors())
+
+
+def build_model(name: str, seed: int = 0, backend: Backend | None = None, dtype: str = "float32") -> Model:
+    """Build and He-initialise a model by name (see :data:`MODELS`)."""
+    key = name.strip().lower().replace("-", "").replace("_", "")
+    if key not in MODELS:
+        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
+    return Model(key, MODELS[key][0](), backend=backend, dtype=dtype).init(seed)
+
+
+# --------------------------------------------------------------------------- losses and metrics
+def cross_entropy(logits: Array, labels: Array, reduction: str = "sum") -> Array:
+    """Softmax cross-entropy of (N, K) logits, accumulated in float64 (the authors' summed loss).
+
+    Returns a 0-d backend array (``reduction`` "sum" or "mean") or per-sample losses ("none").
+    """
+    xp = get_xp(logits)
+    z = logits.astype(xp.float64)
+    zmax = z.max(axis=1, keepdims=True)
+    lse = xp.log(xp.exp(z - zmax).sum(axis=1)) + zmax[:, 0]
+    per = lse - xp.take_along_axis(z, labels[:, None], axis=1)[:, 0]
+    if reduction == "none":
+        return per
+    if reduction == "mean":
+        return per.mean()
+    return per.sum()
+
+
+def softmax_grad(logits: Array, labels: Array) -> Array:
+    """d(mean cross-entropy)/d(logits), in the logits' dtype."""
+    xp = get_xp(logits)
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = xp.exp(z)
+    p = e / e.sum(axis=1, keepdims=True)
+    p[xp.arange(len(labels)), labels] -= 1
+    return p / len(labels)
+
+
+def get_xp(a: Array):
+    from .backend import array_module  # noqa: PLC0415
+
+    return array_module(a)

@@ -1,0 +1,257 @@
+"""RSO, Algorithm 1 of Tripathi & Singh (arXiv 2005.05955), as a generator of events.
+
+For each cycle, for each layer from the output layer to the input layer, for each scalar weight in
+order (output filter → input channel → kh → kw): draw a fresh mini-batch and a fresh Δ ~ N(0, σ_d),
+evaluate the summed cross-entropy on that batch for W + Δ, W and W − Δ, and keep the lowest (a tie
+keeps W). Variants of the paper and the authors' code are options of :class:`~rso_engine.config.RunConfig`.
+
+All randomness is drawn here, from two streams seeded by the config's seed (one for Δ, one for batches),
+in a way that does not depend on how many weights are handed to the evaluator at once; so every
+evaluator sees the same Δs and batches, and a run resumed from a checkpoint continues identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend
+from .batches import BatchStream
+from .config import RunConfig
+from .evaluators import Evaluator, make_evaluator
+from .events import STAY, CycleDone, LayerDone, WeightTried
+from .models import ParamGroup
+from .training import Stopwatch, Trainer, TrainingError
+
+
+def sigma_scale(cycle: int, cycles: int, anneal: bool) -> float:
+    """σ multiplier for 1-based ``cycle`` of ``cycles``: 0.1 + 0.9·(C − c)/C when annealing, else 1."""
+    if not anneal:
+        return 1.0
+    return 0.1 + 0.9 * (cycles - cycle) / cycles
+
+
+@dataclass
+class SweepPosition:
+    """Where the sweep stands: 0-based cycle, layer (index in the sweep plan), tensor in it, weight."""
+
+    cycle: int = 0
+    group: int = 0
+    param: int = 0
+    pos: int = 0
+
+
+@dataclass(frozen=True)
+class PlannedLayer:
+    """One layer of the sweep plan: its group and the tensors searched, in sweep order."""
+
+    group: ParamGroup
+    params: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.group.name
+
+
+class RSOTrainer(Trainer):
+    """Trains a model with RSO. Iterate :meth:`events`; see the module docstring.
+
+    Attributes a driver may change between events: ``max_chunk`` (the most weights handed to the
+    evaluator at once; 1 makes every event correspond to the engine's real state, for stepping) and
+    ``chunk_seconds`` (the compute time a chunk aims at, so a pause takes effect quickly).
+    """
+
+    algorithm = "rso"
+
+    def __init__(self, config: RunConfig, dataset=None, backend: Backend | None = None,
+                 evaluator: str | Evaluator | None = None):
+        super().__init__(config, dataset, backend)
+        cfg = self.config
+        if cfg.batch_size > self.n_train:
+            raise ValueError(f"batch size {cfg.batch_size} is larger than the {self.n_train} training images; "
+                             "lower --batch-size or use more data")
+        self.plan = self._make_plan()
+        self.delta_rng = np.random.default_rng([cfg.seed, 1])
+        self.stream = BatchStream(self.n_train, cfg.batch_size, np.random.default_rng([cfg.seed, 2]))
+        self.shared_batch: np.ndarray | None = None  # (1, B) for batch modes "layer" and "cycle"
+        self.position = SweepPosition()
+        self.steps = 0  # weights tried so far
+        self.layer_changed = 0
+        self.layer_seconds = 0.0
+        self.max_chunk = 4096
+        self.chunk_seconds = 0.02
+        self._per_weight = 1e-3  # running estimate of one weight's compute time
+        name = evaluator if isinstance(evaluator, str) else (evaluator.name if evaluator else cfg.evaluator)
+        self.evaluator: Evaluator = (evaluator if isinstance(evaluator, Evaluator)
+                                     else make_evaluator(name, self.model, self.x_train, self.y_train))
+
+    # ------------------------------------------------------------------ the plan
+    def _make_plan(self) -> list[PlannedLayer]:
+        cfg = self.config
+        groups = list(self.model.groups)
+        if cfg.train_layers is not None:
+            names = [g.name for g in groups]
+            unknown = [n for n in cfg.train_layers if n not in names]
+            if unknown:
+                raise ValueError(f"train_layers names unknown layer(s) {', '.join(unknown)}; "
+                                 f"{self.model.name} has {', '.join(names)}")
+            groups = [g for g in groups if g.name in cfg.train_layers]
+        if cfg.layer_order == "output-first":
+            groups.reverse()
+        plan = []
+        for g in groups:
+            params = tuple(p for p in g.params if cfg.search_bn or not p.endswith((".gamma", ".beta")))
+            if cfg.in_layer_order == "reverse":
+                params = params[::-1]
+            plan.append(PlannedLayer(g, params))
+        return plan
+
+    def sweep_order(self) -> list[tuple[str, tuple[int, ...]]]:
+        """Every (parameter, index) of one cycle in the order RSO visits them (for docs and tests)."""
+        out = []
+        for layer in self.plan:
+            for p in layer.params:
+                shape = self.model.params[p].shape
+                for flat in self._order(int(np.prod(shape))):
+                    out.append((p, tuple(int(i) for i in np.unravel_index(flat, shape))))
+        return out
+
+    def _order(self, size: int) -> np.ndarray:
+        order = np.arange(size, dtype=np.int64)
+        return order[::-1].copy() if self.config.in_layer_order == "reverse" else order
+
+    def layer_size(self, layer: PlannedLayer) -> int:
+        return int(sum(self.model.params[p].size for p in layer.params))
+
+    @property
+    def weights_per_cycle(self) -> int:
+        return sum(self.layer_size(layer) for layer in self.plan)
+
+    @property
+    def finished(self) -> bool:
+        return self.position.cycle >= self.config.cycles
+
+    @property
+    def current(self) -> tuple[str, str] | None:
+        """(layer name, parameter name) being swept now, or None when finished."""
+        if self.finished:
+            return None
+        layer = self.plan[self.position.group]
+        return layer.name, layer.params[self.position.param]
+
+    # ------------------------------------------------------------------ the algorithm
+    def _chunk(self, left: int) -> int:
+        k = int(self.chunk_seconds / max(self._per_weight, 1e-9))
+        return max(1, min(k, self.max_chunk, left))
+
+    def events(self) -> Iterator[Any]:
+        cfg = self.config
+        if not self.history:
+            yield self.evaluate(0)
+        watch = Stopwatch(self)
+        stay_factor = 1.0 - cfg.stay_decay
+        while not self.finished:
+            pos = self.position
+            cycle = pos.cycle + 1
+            layer = self.plan[pos.group]
+            scale = sigma_scale(cycle, cfg.cycles, cfg.anneal)
+            if self.shared_batch is None and cfg.batch_mode != "weight":
+                self.shared_batch = self.stream.take(1)
+            self.evaluator.begin_group(layer.group, layer.params)
+            offset = sum(self.model.params[p].size for p in layer.params[: pos.param])
+            n_layer = self.layer_size(layer)
+            while pos.param < len(layer.params):
+                pname = layer.params[pos.param]
+                shape = self.model.params[pname].shape
+                size = int(np.prod(shape))
+                order = self._order(size)
+                sigma = self.model.sigma[pname] * scale
+                while pos.pos < size:
+                    k = self._chunk(size - pos.pos)
+                    flat = order[pos.pos : pos.pos + k]
+                    with watch:
+                        deltas = self.delta_rng.standard_normal(k) * sigma
+                        batches = self.shared_batch if self.shared_batch is not None else self.stream.take(k)
+                        res = self.evaluator.sweep(pname, flat, deltas, batches, stay_factor)
+                    self._per_weight = 0.7 * self._per_weight + 0.3 * watch.last / k
+                    self.layer_seconds += watch.last
+                    bad = ~np.isfinite(res.losses[:, 1])
+                    if bad.any():
+                        j = int(np.argmax(bad))
+                        index = tuple(int(i) for i in np.unravel_index(int(flat[j]), shape))
+                        raise TrainingError(
+                            f"the loss is {res.losses[j, 1]} at {pname}{list(index)} in cycle {cycle}: "
+                            "the network's output overflowed or the data holds NaNs; reset the run "
+                            "(a smaller σ, or float64, may help)"
+                        )
+                    first_step, first_pos = self.steps, offset + pos.pos
+                    self.steps += k
+                    self.weight_updates += k
+                    self.forward_samples += 3 * k * cfg.batch_size
+                    self.layer_changed += int(np.count_nonzero(res.choices != STAY))
+                    pos.pos += k
+                    idx = np.unravel_index(flat, shape)
+                    for j in range(k):
+                        yield WeightTried(
+                            first_step + j + 1, cycle, layer.name, pname, tuple(int(a[j]) for a in idx),
+                            first_pos + j, n_layer, float(deltas[j]), float(res.losses[j, 0]),
+                            float(res.losses[j, 1]), float(res.losses[j, 2]), int(res.choices[j]),
+                            float(res.old[j]), float(res.new[j]), cfg.batch_size,
+                        )
+                offset += size
+                pos.param += 1
+                pos.pos = 0
+            self.evaluator.end_group(layer.group)
+            yield from self._finish_layer(layer, n_layer, cycle)
+
+    def _finish_layer(self, layer: PlannedLayer, n_layer: int, cycle: int) -> list[Any]:
+        """Advance past a finished layer (and cycle), returning the events to emit, state already updated."""
+        done: list[Any] = [LayerDone(cycle, layer.name, n_layer, self.layer_changed, self.layer_seconds)]
+        self.layer_changed, self.layer_seconds = 0, 0.0
+        pos = self.position
+        pos.group += 1
+        pos.param = pos.pos = 0
+        if self.config.batch_mode == "layer":
+            self.shared_batch = None
+        if pos.group == len(self.plan):
+            pos.cycle += 1
+            pos.group = 0
+            self.shared_batch = None
+            done.append(CycleDone(self.algorithm, cycle, self.weight_updates, self.forward_samples, self.seconds))
+            done.append(self.evaluate(cycle))
+        return done
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self):
+        meta, arrays = self._base_state()
+        stream = self.stream.state()
+        arrays["rso/perm"] = stream.pop("perm")
+        if self.shared_batch is not None:
+            arrays["rso/shared_batch"] = self.shared_batch
+        meta["rso"] = {
+            "position": asdict(self.position),
+            "steps": self.steps,
+            "layer_changed": self.layer_changed,
+            "layer_seconds": self.layer_seconds,
+            "delta_rng": self.delta_rng.bit_generator.state,
+            "stream": stream,
+            "sigma": self.model.sigma,
+        }
+        return meta, arrays
+
+    def load_state_dict(self, meta, arrays):
+        self._load_base_state(meta, arrays)
+        r = meta["rso"]
+        self.position = SweepPosition(**r["position"])
+        self.steps = int(r["steps"])
+        self.layer_changed = int(r["layer_changed"])
+        self.layer_seconds = float(r["layer_seconds"])
+        self.delta_rng.bit_generator.state = r["delta_rng"]
+        self.stream.set_state({**r["stream"], "perm": arrays["rso/perm"]})
+        self.shared_batch = arrays.get("rso/shared_batch")
+        self.model.sigma = {k: float(v) for k, v in r["sigma"].items()}
+        self.evaluator.invalidate()
+

@@ -1,0 +1,115 @@
+"""The SGD/backprop baseline: the same models, data and seeds as RSO, the same kind of events.
+
+Plain mini-batch SGD on the mean cross-entropy, with optional (Nesterov) momentum and L2 weight decay.
+Budget counters match RSO's so the two can be compared on a fair axis: each step counts every
+parameter as one weight update and ``batch_size`` forward-pass samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend, to_numpy
+from .config import RunConfig
+from .events import CycleDone, SGDStep
+from .models import cross_entropy, softmax_grad
+from .training import Stopwatch, Trainer, TrainingError
+
+
+class SGDTrainer(Trainer):
+    """Trains a model with SGD for ``config.cycles`` epochs of ``config.sgd_batch_size`` batches."""
+
+    algorithm = "sgd"
+
+    def __init__(self, config: RunConfig, dataset=None, backend: Backend | None = None):
+        super().__init__(config, dataset, backend)
+        self.rng = np.random.default_rng([self.config.seed, 3])
+        self.epoch = 0  # 0-based epoch in progress
+        self.step_in_epoch = 0
+        self.steps = 0
+        self.perm: np.ndarray | None = None
+        xp = self.backend.xp
+        self.velocity = {k: xp.zeros_like(v) for k, v in self.model.params.items()}
+
+    @property
+    def batch_size(self) -> int:
+        return min(self.config.sgd_batch_size, self.n_train)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-self.n_train // self.batch_size)
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.config.cycles
+
+    def step(self, idx: np.ndarray) -> float:
+        """One SGD step on the batch ``idx``; returns the batch's mean loss before the step."""
+        cfg = self.config
+        xp = self.backend.xp
+        d = xp.asarray(idx)
+        logits, caches = self.model.forward_keep(self.x_train[:, d], train=True)
+        yb = self.y_train[d]
+        loss = float(cross_entropy(logits, yb, reduction="mean"))
+        if not np.isfinite(loss):
+            raise TrainingError(f"the SGD loss became {loss} in epoch {self.epoch + 1}, step {self.steps + 1}: "
+                                f"the learning rate {cfg.lr} is too high; lower it and reset")
+        grads = self.model.backward(softmax_grad(logits, yb), caches)
+        for name, p in self.model.params.items():
+            g = grads[name]
+            if cfg.weight_decay:
+                g = g + cfg.weight_decay * p
+            if cfg.momentum:
+                v = self.velocity[name]
+                v *= cfg.momentum
+                v += g
+                g = g + cfg.momentum * v if cfg.nesterov else v
+            p -= (cfg.lr * g).astype(p.dtype, copy=False)
+        return loss
+
+    def events(self) -> Iterator[Any]:
+        if not self.history:
+            yield self.evaluate(0)
+        watch = Stopwatch(self)
+        B = self.batch_size
+        while not self.finished:
+            if self.perm is None:
+                self.perm = self.rng.permutation(self.n_train)
+            s = self.step_in_epoch * B
+            idx = self.perm[s : s + B]
+            with watch:
+                loss = self.step(idx)
+            self.steps += 1
+            self.step_in_epoch += 1
+            self.weight_updates += self.model.n_params
+            self.forward_samples += len(idx)
+            epoch = self.epoch + 1
+            done: list[Any] = [SGDStep(epoch, self.steps, loss, len(idx))]
+            if self.step_in_epoch == self.steps_per_epoch:
+                self.epoch += 1
+                self.step_in_epoch = 0
+                self.perm = None
+                done.append(CycleDone(self.algorithm, epoch, self.weight_updates, self.forward_samples, self.seconds))
+                done.append(self.evaluate(epoch))
+            yield from done
+
+    def state_dict(self):
+        meta, arrays = self._base_state()
+        meta["sgd"] = {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "steps": self.steps,
+                       "rng": self.rng.bit_generator.state}
+        if self.perm is not None:
+            arrays["sgd/perm"] = self.perm
+        arrays.update({f"velocity/{k}": np.array(to_numpy(v)) for k, v in self.velocity.items()})
+        return meta, arrays
+
+    def load_state_dict(self, meta, arrays):
+        self._load_base_state(meta, arrays)
+        s = meta["sgd"]
+        self.epoch, self.step_in_epoch, self.steps = int(s["epoch"]), int(s["step_in_epoch"]), int(s["steps"])
+        self.rng.bit_generator.state = s["rng"]
+        self.perm = arrays.get("sgd/perm")
+        xp = self.backend.xp
+        self.velocity = {k: xp.asarray(arrays[f"velocity/{k}"]) for k in self.model.params}

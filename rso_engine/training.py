@@ -1,0 +1,144 @@
+"""What RSO and SGD trainers share: data on the backend, evaluation, budget counters, history, state.
+
+A trainer is driven by iterating :meth:`Trainer.events`; between any two events it is in a consistent
+state that :meth:`Trainer.state_dict` captures exactly (weights, RNG streams, position, counters and
+history), so a run saved at any event and resumed continues exactly as if never interrupted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend, get_backend, to_numpy
+from .config import RunConfig
+from .events import Evaluated
+from .models import Model, build_model, cross_entropy
+
+EVAL_CHUNK = 1000  # images per forward pass when evaluating
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a NaN/inf loss, a GPU failure); the message says where and what to try."""
+
+
+class Trainer:
+    """Base class of :class:`~rso_engine.rso.RSOTrainer` and :class:`~rso_engine.sgd.SGDTrainer`."""
+
+    algorithm = "base"
+
+    def __init__(self, config: RunConfig, dataset=None, backend: Backend | None = None):
+        self.config = config.validated()
+        self.backend = backend or get_backend()
+        if dataset is None:
+            from .data import load_dataset  # noqa: PLC0415
+
+            dataset = load_dataset(config.dataset, data_dir=config.data_dir, progress=False)
+        self.dataset = dataset.subset(config.n_train, config.n_test)
+        self.model: Model = build_model(config.model, seed=config.seed, backend=self.backend, dtype=config.dtype)
+        xp = self.backend.xp
+        self.x_train = self.model.to_input(self.dataset.train_x)
+        self.y_train = xp.asarray(self.dataset.train_y, dtype=xp.int64)
+        self.x_test = self.model.to_input(self.dataset.test_x)
+        self.y_test = xp.asarray(self.dataset.test_y, dtype=xp.int64)
+        self.n_train = int(self.y_train.shape[0])
+        self.weight_updates = 0  # scalar weight updates tried (RSO) or applied (SGD: steps × parameters)
+        self.forward_samples = 0  # images pushed through the network while training
+        self.seconds = 0.0  # training compute time, evaluation excluded
+        self.history: list[Evaluated] = []
+
+    # ------------------------------------------------------------------ driving
+    def events(self) -> Iterator[Any]:
+        """Yield events until the run's cycles/epochs are done; resumable after :meth:`load_state_dict`."""
+        raise NotImplementedError
+
+    def run(self, on_event: Callable[[Any], None] | None = None) -> list[Evaluated]:
+        """Run to the end, calling ``on_event`` for every event; return the history."""
+        for ev in self.events():
+            if on_event is not None:
+                on_event(ev)
+        return self.history
+
+    @property
+    def finished(self) -> bool:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ evaluation
+    def _mean_loss_accuracy(self, x, y) -> tuple[float, float]:
+        n = int(y.shape[0])
+        total, correct = 0.0, 0
+        for s in range(0, n, EVAL_CHUNK):
+            logits = self.model.logits(x[:, s : s + EVAL_CHUNK])
+            yb = y[s : s + EVAL_CHUNK]
+            total += float(cross_entropy(logits, yb))
+            correct += int((logits.argmax(axis=1) == yb).sum())
+        return total / n, correct / n
+
+    def evaluate(self, cycle: int) -> Evaluated:
+        """Measure train loss (on an evaluation subset), test loss and test accuracy; add to the history."""
+        cfg = self.config
+        self.model.calibrate_bn(self.x_train[:, : cfg.bn_calibration_samples])
+        n_eval = min(cfg.eval_train_samples, self.n_train)
+        train_loss, _ = self._mean_loss_accuracy(self.x_train[:, :n_eval], self.y_train[:n_eval])
+        test_loss, test_acc = self._mean_loss_accuracy(self.x_test, self.y_test)
+        for name, value in (("train loss", train_loss), ("test loss", test_loss)):
+            if not np.isfinite(value):
+                raise TrainingError(
+                    f"the {name} is {value} after cycle {cycle}: the weights have diverged "
+                    "(for SGD lower the learning rate; for RSO check the data for NaNs)"
+                )
+        ev = Evaluated(self.algorithm, cycle, train_loss, test_loss, test_acc,
+                       self.weight_updates, self.forward_samples, self.seconds)
+        self.history.append(ev)
+        return ev
+
+    # ------------------------------------------------------------------ state
+    def _base_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta = {
+            "algorithm": self.algorithm,
+            "weight_updates": self.weight_updates,
+            "forward_samples": self.forward_samples,
+            "seconds": self.seconds,
+            "history": [list(ev) for ev in self.history],
+        }
+        arrays = {f"param/{k}": v for k, v in self.model.params_numpy().items()}
+        arrays.update({f"buffer/{k}": np.array(to_numpy(v)) for k, v in self.model.buffers.items()})
+        return meta, arrays
+
+    def _load_base_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        if meta.get("algorithm") != self.algorithm:
+            raise ValueError(f"this state is from a {meta.get('algorithm')} run, not {self.algorithm}")
+        self.model.set_params({k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")})
+        xp = self.backend.xp
+        self.model.buffers = {k[len("buffer/"):]: xp.asarray(v) for k, v in arrays.items() if k.startswith("buffer/")}
+        self.weight_updates = int(meta["weight_updates"])
+        self.forward_samples = int(meta["forward_samples"])
+        self.seconds = float(meta["seconds"])
+        self.history = [Evaluated(*row) for row in meta["history"]]
+
+    def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON-able metadata, NumPy arrays) capturing the run exactly at the current event."""
+        raise NotImplementedError
+
+    def load_state_dict(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+
+class Stopwatch:
+    """Adds the time spent inside ``with`` blocks to a trainer's ``seconds``."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        self.last = 0.0
+
+    def __enter__(self):
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.last = time.perf_counter() - self._t0
+        self.trainer.seconds += self.last
+        return False
