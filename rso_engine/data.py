@@ -733,10 +733,14 @@ def _load_downloadable(key: str, cache_root: Path, progress: bool, download: boo
 
     folder = cache_root / key
     files: dict[str, Path] = {}
+    announced = False
     for role, base in IDX_FILE_NAMES.items():
         filename = base + ".gz"
         dest = folder / filename
         if not _cached_ok(dest, key):
+            if progress and download and not announced:
+                print(f"Downloading {title} ({_DOWNLOAD_SIZES[key]}) into {folder}", file=sys.stderr)
+                announced = True
             if not download:
                 raise DataError(
                     f"{title} is not downloaded yet ({dest} is missing) and downloading is turned off. "
