@@ -71,8 +71,8 @@ class Layer:
 class Conv2d(Layer):
     """k×k convolution, stride 1, zero padding ``pad``; weight (out, in, k, k), optional bias (out,).
 
-    Computed as a sum over the k·k kernel offsets of one matrix product each, (out, in) @ (in, N·H·W):
-    vectorised over samples and pixels, and its memory stays proportional to the input.
+    Computed as im2col (the k·k shifted copies of the input stacked) and one matrix product, in chunks
+    of samples so the patch matrix stays small; vectorised over samples and pixels.
     """
 
     kind = "conv"
@@ -109,17 +109,27 @@ class Conv2d(Layer):
         p = self.pad
         return xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
 
+    def im2col(self, xpad, Ho: int, Wo: int):
+        """(C, n, H+2p, W+2p) padded input -> (C·k·k, n·Ho·Wo) patches, rows in (c, kh, kw) order."""
+        xp = _xp(xpad)
+        C, n = xpad.shape[:2]
+        k = self.k
+        cols = xp.stack([xpad[:, :, i : i + Ho, j : j + Wo] for i in range(k) for j in range(k)], axis=1)
+        return cols.reshape(C * k * k, n * Ho * Wo)
+
     def forward(self, P, x, train, keep=False):
         xp = _xp(x)
-        W = P[self.full("weight")]
+        W2 = P[self.full("weight")].reshape(self.cout, -1)
         C, N, H, Wd = x.shape
         Ho, Wo = self.out_hw(H, Wd)
         xpad = self._padded(x)
-        y = xp.zeros((self.cout, N * Ho * Wo), dtype=x.dtype)
-        for i in range(self.k):
-            for j in range(self.k):
-                shifted = xpad[:, :, i : i + Ho, j : j + Wo].reshape(C, -1)
-                y += W[:, :, i, j] @ shifted
+        # im2col + one matrix product per chunk of samples; chunks keep the patch matrix near 32 MB
+        per_sample = C * self.k * self.k * Ho * Wo * x.itemsize
+        step = max(1, min(N, (32 << 20) // per_sample))
+        y = xp.empty((self.cout, N, Ho * Wo), dtype=x.dtype)
+        for s in range(0, N, step):
+            e = min(N, s + step)
+            y[:, s:e] = (W2 @ self.im2col(xpad[:, s:e], Ho, Wo)).reshape(self.cout, e - s, Ho * Wo)
         y = y.reshape(self.cout, N, Ho, Wo)
         if self.bias:
             y += P[self.full("bias")][:, None, None, None]
@@ -182,21 +192,21 @@ class BatchNorm2d(Layer):
 
     def forward(self, P, x, train, keep=False):
         xp = _xp(x)
-        g = P[self.full("gamma")][:, None, None, None]
-        b = P[self.full("beta")][:, None, None, None]
+        C = x.shape[0]
+        x2 = x.reshape(C, -1)  # channel-major layout: a channel's values are one contiguous row
         if train:
-            mean = x.mean(axis=(1, 2, 3), keepdims=True)
-            var = ((x - mean) ** 2).mean(axis=(1, 2, 3), keepdims=True)
+            mean = x2.mean(axis=1)
+            xc = x2 - mean[:, None]
+            var = (xc * xc).mean(axis=1)
         else:
             mean_name, var_name = self.buffer_names()
             if mean_name not in P:
                 raise RuntimeError(f"{self.name}: population statistics are missing; call calibrate_bn first")
-            mean = P[mean_name][:, None, None, None]
-            var = P[var_name][:, None, None, None]
+            mean, var = P[mean_name], P[var_name]
+            xc = x2 - mean[:, None]
         inv = 1.0 / xp.sqrt(var + BN_EPS)
-        xhat = (x - mean) * inv
-        y = g * xhat + b
-        return y, (xhat, inv) if keep else None
+        y = xc * (P[self.full("gamma")] * inv)[:, None] + P[self.full("beta")][:, None]
+        return y.reshape(x.shape), ((xc * inv[:, None]).reshape(x.shape), inv[:, None, None, None]) if keep else None
 
     def backward(self, P, dy, cache):
         xhat, inv = cache
@@ -217,8 +227,7 @@ class ReLU(Layer):
     kind = "relu"
 
     def forward(self, P, x, train, keep=False):
-        _xp(x)
-        y = x * (x > 0)
+        y = _xp(x).maximum(x, 0)
         return y, (x > 0) if keep else None
 
     def backward(self, P, dy, cache):
@@ -244,9 +253,16 @@ class MaxPool2d(Layer):
         return xr.reshape(C, N, H // s, W // s, s * s)
 
     def forward(self, P, x, train, keep=False):
-        win = self._windows(x)
         if not keep:
-            return win.max(axis=-1), None
+            xp = _xp(x)
+            s = self.size
+            y = x[:, :, ::s, ::s]
+            for i in range(s):
+                for j in range(s):
+                    if i or j:
+                        y = xp.maximum(y, x[:, :, i::s, j::s])
+            return y, None
+        win = self._windows(x)
         arg = win.argmax(axis=-1)
         y = _xp(x).take_along_axis(win, arg[..., None], axis=-1)[..., 0]
         return y, (arg, x.shape)

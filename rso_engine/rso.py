@@ -84,6 +84,7 @@ class RSOTrainer(Trainer):
         self.max_chunk = 4096
         self.chunk_seconds = 0.02
         self._per_weight = 1e-3  # running estimate of one weight's compute time
+        self._last_chunk: tuple[int, np.ndarray] = (0, np.empty((0, 0), np.int64))
         name = evaluator if isinstance(evaluator, str) else (evaluator.name if evaluator else cfg.evaluator)
         self.evaluator: Evaluator = (evaluator if isinstance(evaluator, Evaluator)
                                      else make_evaluator(name, self.model, self.x_train, self.y_train))
@@ -142,6 +143,15 @@ class RSOTrainer(Trainer):
         layer = self.plan[self.position.group]
         return layer.name, layer.params[self.position.param]
 
+    def batch_for_step(self, step: int) -> np.ndarray | None:
+        """Training indices of the mini-batch weight ``step`` (a WeightTried.step) was scored on, if it
+        belongs to the most recent chunk handed to the evaluator; else None."""
+        first, batches = self._last_chunk
+        j = step - first
+        if j < 0 or (len(batches) > 1 and j >= len(batches)) or len(batches) == 0:
+            return None
+        return batches[0] if len(batches) == 1 else batches[j]
+
     # ------------------------------------------------------------------ the algorithm
     def _chunk(self, left: int) -> int:
         k = int(self.chunk_seconds / max(self._per_weight, 1e-9))
@@ -188,6 +198,7 @@ class RSOTrainer(Trainer):
                             "(a smaller σ, or float64, may help)"
                         )
                     first_step, first_pos = self.steps, offset + pos.pos
+                    self._last_chunk = (first_step + 1, batches)
                     self.steps += k
                     self.weight_updates += k
                     self.forward_samples += 3 * k * cfg.batch_size

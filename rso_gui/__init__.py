@@ -1,0 +1,1 @@
+"""rso_gui: the PySide6 + pyqtgraph window that runs rso_engine live."""
