@@ -173,7 +173,9 @@ class Model:
         for name in self.param_order():
             value = host[name]
             if tuple(value.shape) != shapes[name]:
-                raise ValueError(f"{name}: shape {tuple(value.shape)} does not fit {self.name} (expects {shapes[name]})")
+                raise ValueError(
+                    f"{name}: shape {tuple(value.shape)} does not fit {self.name} (expects {shapes[name]})"
+                )
             self.params[name] = self.xp.array(value, dtype=self.dtype)
 
     def params_numpy(self) -> dict[str, np.ndarray]:
@@ -257,7 +259,8 @@ def cross_entropy(logits: Array, labels: Array, reduction: str = "sum") -> Array
     xp = get_xp(logits)
     z = logits.astype(xp.float64)
     zmax = z.max(axis=1, keepdims=True)
-    lse = xp.log(xp.exp(z - zmax).sum(axis=1)) + zmax[:, 0]
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf logits give a NaN loss the caller reports
+        lse = xp.log(xp.exp(z - zmax).sum(axis=1)) + zmax[:, 0]
     per = lse - xp.take_along_axis(z, labels[:, None], axis=1)[:, 0]
     if reduction == "none":
         return per
