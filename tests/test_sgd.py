@@ -1,6 +1,5 @@
 """The SGD baseline: learning, budget counters, reproducibility and exact resume."""
 
-import numpy as np
 import pytest
 
 from helpers import params_equal, sample, tiny_config, without_seconds
@@ -56,10 +55,10 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path):
     assert without_seconds(resumed.history) == without_seconds(full.history)
 
 
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 def test_too_high_learning_rate_gives_a_clear_error():
     from rso_engine.training import TrainingError
 
     t = sgd(lr=1e6, cycles=1, dtype="float32")
     with pytest.raises(TrainingError, match="learning rate"):
-        for _ in t.events():
-            assert np.isfinite(t.model.params["fc.weight"]).all() or True
+        list(t.events())
