@@ -1,17 +1,24 @@
-"""The headless command line: ``rso train | compare | sweep | info``.
+"""The headless command line: ``rso train | compare | sweep | report | presets | session | info``.
 
-Every command prints the backend it computes on first, shows a progress bar on stderr and ends with a
-table. Bad arguments and bad input end with one ``rso: error: …`` line and exit status 2, never a
+Every training command prints the backend it computes on first, shows a progress bar on stderr and ends
+with a table. Bad arguments and bad input end with one ``rso: error: …`` line and exit status 2, never a
 traceback.
+
+A run's config is built in layers, each overriding only the fields it names: the defaults (for
+``rso report``, the study's defaults), then ``--preset NAME``, then ``--config FILE``, then the
+individual options (``--batch-size`` …).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -66,7 +73,9 @@ def _run_options() -> argparse.ArgumentParser:
     """Options shared by train, compare and sweep. Defaults are None so only given ones override."""
     p = _Parser(add_help=False)
     g = p.add_argument_group("run")
-    g.add_argument("--config", metavar="FILE", help="start from a run config JSON file (options below override it)")
+    g.add_argument("--preset", metavar="NAME", help="start from a preset (`rso presets` lists them)")
+    g.add_argument("--config", metavar="FILE",
+                   help="a run config JSON file; its fields override the preset's, options below override both")
     g.add_argument("--model", choices=list(MODELS), help="network (default oneconv)")
     g.add_argument("--dataset", help="mnist-sample (default, bundled), mnist or fashion-mnist")
     g.add_argument("--data-dir", metavar="DIR", help="a folder holding the four MNIST-style IDX files")
@@ -118,29 +127,95 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint", metavar="FILE", help="save a checkpoint (.npz) after every cycle and on Ctrl-C")
     t.add_argument("--resume", metavar="FILE", help="continue the run saved in checkpoint FILE")
     t.add_argument("--save-config", metavar="FILE", help="write the run's config JSON to FILE")
+    _save_preset_options(t)
+    _plot_options(t, "plot the run's history to FILE (.png, .svg or .pdf; may be given twice)")
 
     c = sub.add_parser("compare", parents=[run], help="RSO and SGD on the same model, data and seed, one table",
                        description="Train RSO and the SGD baseline on the same model, data and seed.")
     c.add_argument("--history", metavar="FILE", help="write both histories to FILE (.csv or .json)")
+    _plot_options(c, "render the RSO-vs-SGD figure to FILE (.png, .svg or .pdf; may be given twice), headless")
+    c.add_argument("--session", metavar="FILE",
+                   help="save both runs as a session (.rso.npz) after every cycle/epoch, at the end and on Ctrl-C")
+    c.add_argument("--resume", metavar="FILE", help="continue the session saved in FILE (other run options ignored)")
+    _save_preset_options(c)
 
     w = sub.add_parser("sweep", parents=[run], help="the course project's batch-size study",
                        description="Train RSO once per batch size and tabulate time, test loss and accuracy.")
     w.add_argument("--batch-sizes", type=_positive_int, nargs="+", metavar="B", default=[32, 64, 256, 512],
                    help="batch sizes to try (default 32 64 256 512)")
     w.add_argument("--history", metavar="FILE", help="write all histories to FILE (.csv or .json)")
+    _plot_options(w, "plot accuracy and time against the batch size to FILE (.png, .svg or .pdf)", x_axis=False)
+    _save_preset_options(w)
+
+    _add_report_parser(sub, run)
+    _add_presets_parser(sub, run)
+    s = sub.add_parser("session", help="show what a saved session file holds",
+                       description="Show the runs, progress and settings saved in a session file (.rso.npz).")
+    s.add_argument("file", metavar="FILE", help="a session file")
 
     sub.add_parser("info", help="backend, evaluators and datasets available here",
                    description="Show the array backend, the evaluators and which datasets are available.")
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The RunConfig an invocation describes: its --config file (or defaults), overridden by options."""
-    cfg = RunConfig.load(args.config) if getattr(args, "config", None) else RunConfig()
+def _save_preset_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("presets")
+    g.add_argument("--save-preset", metavar="NAME", help="also save this run's settings as your preset NAME")
+    g.add_argument("--description", metavar="TEXT", help="the saved preset's description")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing user preset of that name")
+
+
+def _size(text: str) -> tuple[int, int]:
+    from .plots import PlotError, parse_size  # noqa: PLC0415
+
+    try:
+        return parse_size(text)
+    except PlotError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _plot_options(p: argparse.ArgumentParser, help_text: str, x_axis: bool = True) -> None:
+    from .plots import X_AXES  # noqa: PLC0415  (plots imports matplotlib lazily, so this is cheap)
+
+    g = p.add_argument_group("figures (headless: no display needed)")
+    g.add_argument("--plot", metavar="FILE", action="append", help=help_text)
+    g.add_argument("--plot-size", type=_size, metavar="WxH", default=(1200, 500),
+                   help="figure size in pixels (default 1200x500)")
+    g.add_argument("--dpi", type=_positive_int, default=100, help="dots per inch (default 100; SVG size = pixels/dpi)")
+    if x_axis:
+        g.add_argument("--x-axis", choices=list(X_AXES), default="cycles",
+                       help="what the x-axis counts (default cycles)")
+
+
+def _config_file_layer(cfg: RunConfig, path: str) -> RunConfig:
+    """``cfg`` with the fields that config file ``path`` names replaced by the file's values."""
+    loaded = RunConfig.load(path)  # validates, with the file's name in every message
+    data = json.loads(Path(path).read_text())
+    return cfg.replace(**{k: getattr(loaded, k) for k in data})
+
+
+def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
+    """The RunConfig an invocation describes, in layers: ``base`` (default: RunConfig()), --preset,
+    --config (only the fields the file names), then the options given."""
+    cfg = base if base is not None else RunConfig()
+    if getattr(args, "preset", None):
+        from .presets import load_preset  # noqa: PLC0415
+
+        cfg = load_preset(args.preset)
+    if getattr(args, "config", None):
+        cfg = _config_file_layer(cfg, args.config)
     changes: dict[str, Any] = {k: getattr(args, k) for k in _FIELD_OPTIONS if getattr(args, k, None) is not None}
     if getattr(args, "algorithm", None):
         changes["algorithm"] = args.algorithm
     return cfg.replace(**changes)
+
+
+def _maybe_save_preset(args: argparse.Namespace, cfg: RunConfig) -> None:
+    if getattr(args, "save_preset", None):
+        from .presets import save_preset  # noqa: PLC0415
+
+        path = save_preset(args.save_preset, cfg, args.description, overwrite=args.overwrite)
+        print(f"preset {args.save_preset!r} saved to {path}")
 
 
 # --------------------------------------------------------------------------- output
@@ -181,8 +256,18 @@ def _progress(trainer: Trainer, label: str):
                 file=sys.stderr, disable=None, leave=False)
 
 
-def drive(trainer: Trainer, label: str, checkpoint: str | None = None) -> list[Evaluated]:
-    """Run ``trainer`` to the end with a progress bar; checkpoint after each cycle if asked."""
+def drive(trainer: Trainer, label: str, checkpoint: str | None = None,
+          stop: Callable[[Trainer], bool] | None = None, on_save: Callable[[], Any] | None = None) -> list[Evaluated]:
+    """Run ``trainer`` to the end with a progress bar and return its history.
+
+    ``checkpoint``: save a checkpoint there after each cycle and on Ctrl-C. ``on_save``: call it
+    instead (e.g. to save a session) at the same moments. ``stop(trainer)``: checked after every
+    event; true ends the run early (the equal-budget study stops SGD at a forward-pass budget).
+    """
+    if checkpoint and on_save is None:
+        def on_save():
+            return save_checkpoint(checkpoint, trainer)
+
     bar = _progress(trainer, label)
     pending = 0
     try:
@@ -196,14 +281,15 @@ def drive(trainer: Trainer, label: str, checkpoint: str | None = None) -> list[E
                 bar.update(pending)
                 pending = 0
                 bar.set_postfix_str(f"cycle {ev.cycle} test acc {ev.test_accuracy:.4f}")
-                if checkpoint and ev.cycle > 0:
-                    save_checkpoint(checkpoint, trainer)
+                if on_save is not None and ev.cycle > 0:
+                    on_save()
+            if stop is not None and stop(trainer):
+                break
     except KeyboardInterrupt:
         bar.close()
-        if checkpoint:
-            save_checkpoint(checkpoint, trainer)
-            print(f"\ninterrupted; saved the run to {checkpoint} (continue with --resume {checkpoint})",
-                  file=sys.stderr)
+        if on_save is not None:
+            path = on_save()
+            print(f"\ninterrupted; saved the run to {path} (continue with --resume {path})", file=sys.stderr)
         raise
     bar.close()
     return trainer.history
@@ -241,21 +327,54 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = make_trainer(cfg, _load_data(cfg))
     if args.save_config:
         trainer.config.save(args.save_config)
+    _maybe_save_preset(args, trainer.config)
     print(_header(trainer), flush=True)
     history = drive(trainer, trainer.algorithm.upper(), checkpoint=args.checkpoint)
     print(history_table(history))
     if args.history:
         print(f"history written to {save_history(args.history, history, trainer.config)}")
+    _write_plots(args, {trainer.algorithm.upper(): history}, f"{trainer.config.model}, {trainer.dataset.name}")
     return 0
 
 
+def _write_plots(args: argparse.Namespace, histories, title: str) -> None:
+    from .plots import save_histories_plot  # noqa: PLC0415
+
+    for path in args.plot or ():
+        out = save_histories_plot(path, histories, x_axis=args.x_axis, size=args.plot_size, dpi=args.dpi,
+                                  title=title)
+        print(f"figure written to {out}")
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args).replace(algorithm="rso")
-    data = _load_data(cfg)
-    rso = make_trainer(cfg, data)
-    sgd = make_trainer(cfg.replace(algorithm="sgd"), data)
+    from .session import load_session, save_session  # noqa: PLC0415
+
+    for path in args.plot or ():  # refuse a bad figure name before hours of training, not after
+        _check_figure_name(path)
+    if args.resume:
+        session = load_session(args.resume)
+        rso, sgd = session.rso, session.sgd
+        if sgd is None:
+            sgd = make_trainer(rso.config.replace(algorithm="sgd"), rso.dataset)
+        cfg = rso.config
+        print(f"resuming session {args.resume}: RSO at cycle {rso.history[-1].cycle} of {cfg.cycles}, "
+              f"SGD at epoch {sgd.history[-1].cycle if sgd.history else 0} of {sgd.config.cycles}")
+    else:
+        cfg = config_from_args(args).replace(algorithm="rso")
+        data = _load_data(cfg)
+        rso = make_trainer(cfg, data)
+        sgd = make_trainer(cfg.replace(algorithm="sgd"), data)
+    _maybe_save_preset(args, cfg)
+    session_file = args.session or args.resume
+
+    def save():
+        return save_session(session_file, rso, sgd, extra={"command": "compare"}) if session_file else None
+
+    on_save = save if session_file else None
     print(_header(rso) + "\n" + _header(sgd).split("\n")[-1], flush=True)
-    histories = drive(rso, "RSO") + drive(sgd, "SGD")
+    histories = drive(rso, "RSO", on_save=on_save) + drive(sgd, "SGD", on_save=on_save)
+    if session_file:
+        print(f"session saved to {save()}")
     print(history_table(histories))
     print()
     rows = []
@@ -267,13 +386,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
                         "fwd samples"), rows))
     if args.history:
         print(f"histories written to {save_history(args.history, histories, cfg)}")
+    _write_plots(args, {"RSO": rso.history, "SGD": sgd.history},
+                 f"RSO vs SGD: {cfg.model}, {rso.dataset.name} ({rso.dataset.n_train} training images)")
     return 0
 
 
+def _check_figure_name(path: str) -> None:
+    from .plots import FORMATS  # noqa: PLC0415
+
+    if Path(path).suffix.lower().lstrip(".") not in FORMATS:
+        raise CLIError(f"cannot tell the image format of {path}: use a .png, .svg or .pdf file name")
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
+    for path in args.plot or ():
+        _check_figure_name(path)
     base = config_from_args(args).replace(algorithm="rso")
+    _maybe_save_preset(args, base)
     data = _load_data(base)
-    rows, histories = [], []
+    rows, histories, plot_rows = [], [], []
     for i, b in enumerate(args.batch_sizes):
         trainer = make_trainer(base.replace(batch_size=b), data)
         if i == 0:
@@ -282,12 +413,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         histories += drive(trainer, f"batch {b}")
         last = trainer.history[-1]
         rows.append((base.model, b, f"{time.perf_counter() - t0:.1f}", last.test_loss, last.test_accuracy))
+        plot_rows.append({"model": base.model, "batch_size": b, "seconds": last.seconds,
+                          "test_accuracy": last.test_accuracy})
         print(format_table(("model", "batch", "time (s)", "test loss", "test accuracy"), rows[-1:]).split("\n")[-1],
               flush=True)
     print()
     print(format_table(("model", "batch", "time (s)", "test loss", "test accuracy"), rows))
     if args.history:
         print(f"histories written to {save_history(args.history, histories, base)}")
+    if args.plot:
+        from .plots import batch_sweep_figure, save_figure  # noqa: PLC0415
+        from .report import COURSE_RESULTS  # noqa: PLC0415
+
+        ref = [r for r in COURSE_RESULTS if r["model"] == base.model and r["cycles"] == base.cycles]
+        for path in args.plot:
+            fig = batch_sweep_figure(plot_rows, ref, title=f"RSO batch-size sweep: {base.model}, {data.name}",
+                                     size=args.plot_size, dpi=args.dpi)
+            print(f"figure written to {save_figure(fig, path, size=args.plot_size, dpi=args.dpi)}")
     return 0
 
 
@@ -310,7 +452,124 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "compare": cmd_compare, "sweep": cmd_sweep, "info": cmd_info}
+# --------------------------------------------------------------------------- report
+def _add_report_parser(sub, run: argparse.ArgumentParser) -> None:
+    from .report import STUDIES  # noqa: PLC0415
+
+    studies = "\n".join(f"  {s.name:20s} {s.description}" for s in STUDIES.values())
+    r = sub.add_parser(
+        "report", parents=[run], help="run a named study and write a folder with plots, CSV and a Markdown table",
+        description="Run one of the course project's studies and write DIR/report.md (a table laid out like the "
+                    "course project's, its numbers side by side), results.csv, histories.json, config.json and "
+                    "PNG/SVG figures. Run options override the study's defaults (full MNIST, 10 cycles), e.g. "
+                    "--dataset mnist-sample --cycles 2 for a quick run.",
+        epilog="studies:\n" + studies, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("study", choices=list(STUDIES), metavar="STUDY", help=", ".join(STUDIES))
+    r.add_argument("--out", metavar="DIR", required=True, help="folder to write (created; files in it replaced)")
+    r.add_argument("--batch-sizes", type=_positive_int, nargs="+", metavar="B", help="RSO batch sizes to run")
+    r.add_argument("--models", nargs="+", choices=list(MODELS), metavar="MODEL", help="models to run")
+    r.add_argument("--no-sgd", dest="sgd", action="store_false", default=None, help="leave out the SGD runs")
+    r.add_argument("--max-sgd-epochs", type=_positive_int, default=200, metavar="N",
+                   help="equal-budget: the most SGD epochs one budget may take (default 200)")
+    r.add_argument("--plot-size", type=_size, metavar="WxH", default=(1200, 500), help="figure size in pixels")
+    r.add_argument("--dpi", type=_positive_int, default=100, help="dots per inch (default 100)")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import run_study, study_base  # noqa: PLC0415
+
+    cfg = config_from_args(args, base=study_base(args.study))
+    data = _load_data(cfg)
+    print(f"backend: {get_backend().describe()}")
+    print(f"study {args.study}: data {data.name} ({cfg.n_train or data.n_train} training images), "
+          f"{cfg.cycles} cycles, writing to {args.out}", flush=True)
+
+    def drive_run(trainer: Trainer, label: str, stop=None):
+        return drive(trainer, label, stop=stop)
+
+    command = "rso " + " ".join(shlex.quote(a) for a in (args.argv or []))
+    result = run_study(args.study, args.out, cfg, models=args.models, batch_sizes=args.batch_sizes, sgd=args.sgd,
+                       max_sgd_epochs=args.max_sgd_epochs, dataset=data, drive=drive_run,
+                       plot_size=args.plot_size, dpi=args.dpi, command=command,
+                       log=lambda line: print(line, flush=True))
+    rows = [(r.label, r.batch_size, f"{r.history[-1].seconds:.1f}", r.history[-1].test_loss,
+             r.history[-1].test_accuracy) for r in result.runs]
+    print()
+    print(format_table(("run", "batch", "time (s)", "test loss", "test accuracy"), rows))
+    print(f"\nreport written to {result.report} ({len(result.files)} files in {result.out_dir})")
+    return 0
+
+
+# --------------------------------------------------------------------------- presets
+def _add_presets_parser(sub, run: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("presets", help="list, show, save or delete presets",
+                       description="Presets are named run configs: built-in ones shipped with rso and your own "
+                                   "(saved in $RSO_CONFIG_DIR/presets, $XDG_CONFIG_HOME/rso/presets or "
+                                   "~/.config/rso/presets). Without an action, list them.")
+    ps = p.add_subparsers(dest="action", metavar="ACTION")
+    ps.add_parser("list", help="list the presets (the default)")
+    show = ps.add_parser("show", help="print a preset's description and config JSON")
+    show.add_argument("name", metavar="NAME")
+    save = ps.add_parser("save", parents=[run], help="save settings as your own preset",
+                         description="Save a run config as your preset NAME: from a config file (--from-config), "
+                                     "a preset (--preset) and/or run options.")
+    save.add_argument("name", metavar="NAME")
+    save.add_argument("--from-config", dest="config", metavar="FILE", help="the run config JSON file to save")
+    save.add_argument("--description", metavar="TEXT", help="one paragraph shown in lists")
+    save.add_argument("--overwrite", action="store_true", help="replace an existing user preset of that name")
+    save.add_argument("--shadow-builtin", action="store_true",
+                      help="allow a built-in's name (your preset then hides the built-in)")
+    delete = ps.add_parser("delete", help="delete one of your presets")
+    delete.add_argument("name", metavar="NAME")
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from . import presets  # noqa: PLC0415
+
+    action = args.action or "list"
+    if action == "list":
+        items = presets.list_presets()
+        width = max((len(p.name) for p in items), default=4)
+        for p in items:
+            desc = p.description if len(p.description) <= 100 else p.description[:99] + "…"
+            print(f"{p.name:{width}s}  {p.source:10s}  {desc}")
+        print(f"\nyour presets live in {presets.user_presets_dir()}; use one with `rso train --preset NAME`")
+    elif action == "show":
+        preset = presets.find_preset(args.name)
+        cfg = preset.load()
+        print(f"{preset.name} ({preset.source}, {preset.path})")
+        if preset.description:
+            print(preset.description)
+        print(cfg.to_json())
+    elif action == "save":
+        cfg = config_from_args(args)
+        path = presets.save_preset(args.name, cfg, args.description, overwrite=args.overwrite,
+                                   shadow_builtin=args.shadow_builtin)
+        print(f"preset {args.name!r} saved to {path}")
+    elif action == "delete":
+        print(f"deleted {presets.delete_preset(args.name)}")
+    return 0
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    from .session import read_session_info  # noqa: PLC0415
+
+    info = read_session_info(args.file)
+    print(f"{args.file}: rso session version {info['session_version']}, saved {info['saved_at']} by "
+          f"rso {info['rso_version']}")
+    rows = []
+    for run in info["runs"]:
+        cfg = run["config"]
+        last = run["history"][-1] if run["history"] else None
+        rows.append((run["role"], cfg["model"], cfg["dataset"], f"{run['finished_cycles']} of {cfg['cycles']}",
+                     last[4] if last else "–", last[6] if last else 0))
+    print(format_table(("run", "model", "data", "cycles done", "test acc", "fwd samples"), rows))
+    print(f"continue it with `rso compare --resume {args.file}`")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "compare": cmd_compare, "sweep": cmd_sweep, "report": cmd_report,
+            "presets": cmd_presets, "session": cmd_session, "info": cmd_info}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -318,7 +577,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .data import DataError  # noqa: PLC0415
 
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         if getattr(args, "backend", None):
             os.environ["RSO_BACKEND"] = args.backend

@@ -177,7 +177,10 @@ def histories_figure(histories: Mapping[str, Sequence[Evaluated]] | Iterable[Eva
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
         if log_x:
+            from matplotlib.ticker import NullFormatter  # noqa: PLC0415
+
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.legend(fontsize="small")
     ax_acc.set_title("test accuracy")
     ax_loss.set_title("loss (train: dashed)")

@@ -98,9 +98,10 @@ STUDIES: dict[str, Study] = {
               "baseline; add the paper's net with --models oneconv twoconv papernet.",
               ("oneconv", "twoconv"), (32, 512), dict(_COURSE_DEFAULTS)),
         Study("equal-budget", "RSO against SGD at equal forward-pass budgets",
-              "For each RSO run, SGD trains the same model on the same data until it has pushed as many images "
-              "through the network as RSO did (3 × batch size per weight tried), stopping mid-epoch if need be "
-              "(at most --max-sgd-epochs epochs).",
+              "OneConv trained by RSO at batch 32 and 256, 10 cycles on full MNIST; after each RSO run, SGD (lr "
+              "0.01, batch 32) trains the same model on the same data until it has pushed as many images through "
+              "the network as RSO did (3 × batch size per weight tried), stopping mid-epoch if need be (at most "
+              "--max-sgd-epochs epochs).",
               ("oneconv",), (32, 256), dict(_COURSE_DEFAULTS), sgd=True, equal_budget=True),
     )
 }
@@ -259,7 +260,7 @@ def run_study(name: str, out_dir: str | Path, base: RunConfig | None = None, *,
 
     runs: list[RunResult] = []
     sgd_done: set[str] = set()
-    for label, cfg in plan:
+    for i, (label, cfg) in enumerate(plan):
         t0 = time.perf_counter()
         rso = make_trainer(cfg, dataset, backend)
         drive(rso, label)
@@ -268,6 +269,7 @@ def run_study(name: str, out_dir: str | Path, base: RunConfig | None = None, *,
         if not want_sgd:
             continue
         model_label = MODEL_LABELS.get(cfg.model, cfg.model)
+        last_of_model = all(c.model != cfg.model for _, c in plan[i + 1 :])
         if study.equal_budget:
             budget = rso.forward_samples
             epochs, note = _sgd_epochs_for(budget, rso.n_train, max_sgd_epochs)
@@ -280,7 +282,7 @@ def run_study(name: str, out_dir: str | Path, base: RunConfig | None = None, *,
                 trainer.evaluate(trainer.epoch + 1)
             runs.append(RunResult(sgd_label, trainer, time.perf_counter() - t0, budget, note))
             log(_summary(runs[-1]))
-        elif cfg.model not in sgd_done:
+        elif last_of_model and cfg.model not in sgd_done:  # one baseline per model, after its RSO runs
             sgd_done.add(cfg.model)
             sgd_label = f"{model_label} SGD"
             t0 = time.perf_counter()
@@ -302,6 +304,14 @@ def _summary(run: RunResult) -> str:
 
 
 # --------------------------------------------------------------------------- writing
+def _secs(v: float) -> str:
+    return f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
+
+
+def _plural(n: Any, unit: str) -> str:
+    return f"{n} {unit[:-1]}" if str(n) in ("1", "1.00") else f"{n} {unit}"
+
+
 def _fmt(v: Any, digits: int = 4) -> str:
     if v is None or v == "":
         return "–"
@@ -324,8 +334,9 @@ def course_table(runs: Sequence[RunResult]) -> str:
         ref = run.course() or {}
         model = MODEL_LABELS.get(run.config.model, run.config.model)
         if run.algorithm == "sgd":
-            model += " (SGD" + (f", {last.forward_samples / run.trainer.n_train:.2f} epochs" if run.budget else "") + ")"
-        rows.append((model, run.batch_size, f"{last.seconds:.1f}", _fmt(last.test_loss, 3),
+            epochs = f", {last.forward_samples / run.trainer.n_train:.2f} epochs" if run.budget else ""
+            model += f" (SGD{epochs})"
+        rows.append((model, run.batch_size, _secs(last.seconds), _fmt(last.test_loss, 3),
                      _fmt(last.test_accuracy, 4), _fmt(ref.get("seconds")), _fmt(ref.get("test_loss"), 3),
                      _fmt(ref.get("test_accuracy"), 4)))
     return _md_table(("model", "batch", "time (s)", "test loss", "test accuracy", "course: time (s)",
@@ -339,9 +350,9 @@ def details_table(runs: Sequence[RunResult]) -> str:
         unit = "cycles" if run.algorithm == "rso" else "epochs"
         amount = (f"{last.cycle}" if run.algorithm == "rso" or not run.budget
                   else f"{last.forward_samples / run.trainer.n_train:.2f}")
-        rows.append((run.label, f"{amount} {unit}", _fmt(last.train_loss), _fmt(last.test_loss),
+        rows.append((run.label, _plural(amount, unit), _fmt(last.train_loss), _fmt(last.test_loss),
                      _fmt(last.test_accuracy), f"{last.weight_updates:,}", f"{last.forward_samples:,}",
-                     f"{last.seconds:.1f}", f"{run.wall_seconds:.1f}"))
+                     _secs(last.seconds), _secs(run.wall_seconds)))
     return _md_table(("run", "trained for", "train loss", "test loss", "test accuracy", "weight updates",
                       "forward samples", "time (s)", "wall (s)"), rows)
 
@@ -358,9 +369,9 @@ def budget_table(runs: Sequence[RunResult]) -> str:
             continue
         r, s = pending.history[-1], run.history[-1]
         rows.append((MODEL_LABELS.get(pending.config.model, pending.config.model), pending.batch_size,
-                     f"{r.forward_samples:,}", _fmt(r.test_accuracy), f"{r.seconds:.1f}",
+                     f"{r.forward_samples:,}", _fmt(r.test_accuracy), _secs(r.seconds),
                      f"{s.forward_samples / run.trainer.n_train:.2f}", f"{s.forward_samples:,}",
-                     _fmt(s.test_accuracy), f"{s.seconds:.1f}", f"{r.weight_updates:,}", f"{s.weight_updates:,}"))
+                     _fmt(s.test_accuracy), _secs(s.seconds), f"{r.weight_updates:,}", f"{s.weight_updates:,}"))
     return _md_table(("model", "RSO batch", "RSO forward samples", "RSO test accuracy", "RSO time (s)",
                       "SGD epochs", "SGD forward samples", "SGD test accuracy", "SGD time (s)",
                       "RSO weight updates", "SGD weight updates"), rows)
@@ -389,16 +400,18 @@ def report_markdown(result: StudyResult, command: str | None = None, started: st
     t0 = runs[0].trainer
     evaluators = sorted({r.trainer.evaluator.name for r in runs if r.algorithm == "rso"})
     cfg = base
-    lines = [f"# {study.title}", "", study.description, ""]
+    lines = [f"# {study.title}", "", f"The study (`rso report {study.name}`) by default: {study.description}", "",
+             "This run:", ""]
     lines += [
         f"- study: `{study.name}`" + (f", command: `{command}`" if command else ""),
         f"- data: {_describe_data(result)}",
-        f"- RSO: {cfg.cycles} cycles, a fresh mini-batch per {cfg.batch_mode}, σ annealing "
+        f"- RSO: {_plural(cfg.cycles, 'cycles')}, a fresh mini-batch per {cfg.batch_mode}, σ annealing "
         f"{'on' if cfg.anneal else 'off'}, stay decay {cfg.stay_decay:g}, layers searched: "
         f"{', '.join(cfg.train_layers) if cfg.train_layers else 'all'}, evaluator: {', '.join(evaluators)}, "
         f"{cfg.dtype}, seed {cfg.seed}",
         f"- SGD: lr {cfg.lr:g}, momentum {cfg.momentum:g}, batch {cfg.sgd_batch_size}"
-        + (", stopped at each RSO run's forward-pass budget" if study.equal_budget else f", {cfg.cycles} epochs"),
+        + (", stopped at each RSO run's forward-pass budget" if study.equal_budget
+           else f", {_plural(cfg.cycles, 'epochs')}"),
         f"- machine: {t0.backend.describe()}; rso {__version__}" + (f"; started {started}" if started else ""),
         "- time (s) is training compute time, evaluation excluded; wall (s) includes evaluation.",
         "",

@@ -1,0 +1,131 @@
+"""Saved sessions: a session saved mid-run continues exactly; saving is atomic; foreign/newer files are refused."""
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import params_equal, sample, tiny_config, without_seconds
+from rso_engine.backend import get_backend
+from rso_engine.events import SGDStep, WeightTried
+from rso_engine.experiment import make_trainer, read_checkpoint, save_checkpoint
+from rso_engine.session import (
+    SESSION_SUFFIX,
+    SessionError,
+    load_session,
+    read_session_info,
+    save_session,
+    session_path,
+)
+
+NUMPY = get_backend("numpy")
+
+
+def _pair(**changes):
+    cfg = tiny_config(**changes)
+    return (make_trainer(cfg, sample(), NUMPY, evaluator="reference"),
+            make_trainer(cfg.replace(algorithm="sgd"), sample(), NUMPY))
+
+
+def _advance(events, kind, n):
+    """Iterate ``events`` until ``n`` events of type ``kind`` went by."""
+    seen = 0
+    for ev in events:
+        seen += isinstance(ev, kind)
+        if seen == n:
+            return
+    raise AssertionError("the run ended too early")
+
+
+@pytest.mark.parametrize("batch_mode", ["weight", "layer"])
+def test_a_session_saved_mid_run_continues_to_the_same_weights_and_histories(tmp_path, batch_mode):
+    changes = dict(batch_mode=batch_mode, momentum=0.9, cycles=2)
+    rso_ref, sgd_ref = _pair(**changes)
+    rso_ref.run()
+    sgd_ref.run()
+
+    rso, sgd = _pair(**changes)
+    rso.max_chunk = 7  # a chunk boundary inside the first layer
+    _advance(rso.events(), WeightTried, 47)  # conv1 has 40 weights per cycle: mid-way through cycle 2
+    _advance(sgd.events(), SGDStep, 11)  # 8 steps per epoch: mid-way through epoch 2
+    assert 0 < rso.position.pos < 36 and rso.position.cycle == 1 and sgd.step_in_epoch == 3
+    path = save_session(tmp_path / "run.rso.npz", rso, sgd, extra={"view": {"layer": "conv1"}})
+    del rso, sgd
+
+    session = load_session(path, dataset=sample(), backend=NUMPY)
+    assert session.extra == {"view": {"layer": "conv1"}} and session.path == path
+    assert session.info["session_version"] == 1 and [t.algorithm for t in session.trainers] == ["rso", "sgd"]
+    session.rso.run()
+    session.sgd.run()
+    assert params_equal(session.rso.model.params_numpy(), rso_ref.model.params_numpy())
+    assert params_equal(session.sgd.model.params_numpy(), sgd_ref.model.params_numpy())
+    assert without_seconds(session.rso.history) == without_seconds(rso_ref.history)
+    assert without_seconds(session.sgd.history) == without_seconds(sgd_ref.history)
+
+
+def test_a_session_without_sgd_and_its_summary(tmp_path):
+    rso, _ = _pair(cycles=1)
+    rso.run()
+    path = save_session(tmp_path / "solo.rso.npz", rso)
+    session = load_session(path, dataset=sample(), backend=NUMPY)
+    assert session.sgd is None and session.extra == {} and session.rso.finished
+    info = read_session_info(path)
+    assert [r["role"] for r in info["runs"]] == ["rso"] and info["runs"][0]["finished_cycles"] == 1
+    assert info["runs"][0]["config"]["model"] == "oneconv"
+    assert session_path(tmp_path / "x") == tmp_path / f"x{SESSION_SUFFIX}"
+    assert session_path(tmp_path / "x.rso.npz") == tmp_path / "x.rso.npz"
+    with pytest.raises(SessionError, match="not JSON-able"):
+        save_session(tmp_path / "bad.rso.npz", rso, extra={"f": object()})
+
+
+@pytest.mark.parametrize("where", ["replace", "fsync", "interrupt"])
+def test_an_interrupted_save_leaves_the_previous_file_intact(tmp_path, monkeypatch, where):
+    rso, sgd = _pair(cycles=1)
+    path = save_session(tmp_path / "run.rso.npz", rso, sgd)
+    before = path.read_bytes()
+    _advance(rso.events(), WeightTried, 5)
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt if where == "interrupt" else OSError(28, "No space left on device")
+
+    monkeypatch.setattr(f"rso_engine.experiment.os.{'replace' if where == 'replace' else 'fsync'}", boom)
+    with pytest.raises(KeyboardInterrupt if where == "interrupt" else SessionError,
+                       match=None if where == "interrupt" else "No space left on device.*previous file"):
+        save_session(path, rso, sgd)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.rso.npz"]  # no temporary file left behind
+
+
+def _rewrite_header(src, dst, change):
+    header, arrays = read_checkpoint(src, kind="rso-session")
+    change(header)
+    arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(dst, **arrays)
+    return dst
+
+
+def test_newer_unknown_and_foreign_files_are_refused_clearly(tmp_path):
+    rso, sgd = _pair(cycles=1)
+    path = save_session(tmp_path / "ok.rso.npz", rso, sgd)
+
+    newer = _rewrite_header(path, tmp_path / "newer.npz", lambda h: h["extra"].update(session_version=2))
+    with pytest.raises(SessionError, match=r"saved by a newer rso .*session format version 2.*upgrade rso"):
+        load_session(newer, dataset=sample(), backend=NUMPY)
+    newer_file = _rewrite_header(path, tmp_path / "newer2.npz", lambda h: h.update(version=7))
+    with pytest.raises(SessionError, match="newer rso"):
+        load_session(newer_file, dataset=sample(), backend=NUMPY)
+    unknown = _rewrite_header(path, tmp_path / "unknown.npz", lambda h: h["extra"].update(session_version="1b"))
+    with pytest.raises(SessionError, match="unknown session format version '1b'"):
+        read_session_info(unknown)
+
+    checkpoint = save_checkpoint(tmp_path / "ck.npz", rso)
+    with pytest.raises(SessionError, match="a training checkpoint, not a session.*rso train --resume"):
+        load_session(checkpoint)
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(SessionError, match="not an rso session"):
+        load_session(tmp_path / "other.npz")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(SessionError, match="not a readable rso file"):
+        load_session(tmp_path / "notes.txt")
+    with pytest.raises(SessionError, match="no such file"):
+        load_session(tmp_path / "missing.rso.npz")
