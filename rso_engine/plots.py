@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,9 @@ def _new_figure(size: tuple[int, int], dpi: int):
     return fig
 
 
-def save_figure(fig, path: str | Path, size: tuple[int, int] | str | None = None, dpi: int | None = None,
-                fmt: str | None = None) -> Path:
+def save_figure(
+    fig, path: str | Path, size: tuple[int, int] | str | None = None, dpi: int | None = None, fmt: str | None = None
+) -> Path:
     """Save a matplotlib figure to ``path`` (.png, .svg or .pdf) atomically; ``size`` in pixels resizes it.
 
     The PNG is exactly ``size`` pixels (default: the figure's own size at its dpi).
@@ -116,7 +118,9 @@ def save_figure(fig, path: str | Path, size: tuple[int, int] | str | None = None
     fig.set_dpi(dpi)
     buf = io.BytesIO()
     meta = {"Software": "rso (matplotlib)"} if fmt == "png" else None
-    fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
+    with warnings.catch_warnings():  # a small size squeezes the axes; the figure is still written
+        warnings.filterwarnings("ignore", message="constrained_layout not applied", category=UserWarning)
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
     data = buf.getvalue()
     atomic_write_bytes(path, data)
     return path
@@ -140,9 +144,14 @@ def _colour(label: str, i: int) -> str | None:
     return f"C{i % 10}"
 
 
-def histories_figure(histories: Mapping[str, Sequence[Evaluated]] | Iterable[Evaluated], x_axis: str = "cycles",
-                     title: str | None = None, size: tuple[int, int] | str = DEFAULT_SIZE, dpi: int = DEFAULT_DPI,
-                     log_x: bool | None = None):
+def histories_figure(
+    histories: Mapping[str, Sequence[Evaluated]] | Iterable[Evaluated],
+    x_axis: str = "cycles",
+    title: str | None = None,
+    size: tuple[int, int] | str = DEFAULT_SIZE,
+    dpi: int = DEFAULT_DPI,
+    log_x: bool | None = None,
+):
     """Test accuracy (left) and train/test loss (right) against ``x_axis`` (a key of :data:`X_AXES`).
 
     ``histories`` is a flat list of :class:`Evaluated` rows (grouped by algorithm: RSO, SGD) or a
@@ -189,17 +198,27 @@ def histories_figure(histories: Mapping[str, Sequence[Evaluated]] | Iterable[Eva
     return fig
 
 
-def save_histories_plot(path: str | Path, histories: Mapping[str, Sequence[Evaluated]] | Iterable[Evaluated],
-                        x_axis: str = "cycles", size: tuple[int, int] | str = DEFAULT_SIZE, dpi: int = DEFAULT_DPI,
-                        title: str | None = None) -> Path:
+def save_histories_plot(
+    path: str | Path,
+    histories: Mapping[str, Sequence[Evaluated]] | Iterable[Evaluated],
+    x_axis: str = "cycles",
+    size: tuple[int, int] | str = DEFAULT_SIZE,
+    dpi: int = DEFAULT_DPI,
+    title: str | None = None,
+) -> Path:
     """:func:`histories_figure` saved to ``path`` (.png/.svg/.pdf); the RSO-vs-SGD figure of ``rso compare``."""
     fig = histories_figure(histories, x_axis=x_axis, title=title, size=size, dpi=dpi)
     return save_figure(fig, path, size=size, dpi=dpi)
 
 
 # --------------------------------------------------------------------------- batch-size sweeps
-def batch_sweep_figure(rows: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[str, Any]] = (),
-                       title: str | None = None, size: tuple[int, int] | str = DEFAULT_SIZE, dpi: int = DEFAULT_DPI):
+def batch_sweep_figure(
+    rows: Sequence[Mapping[str, Any]],
+    reference: Sequence[Mapping[str, Any]] = (),
+    title: str | None = None,
+    size: tuple[int, int] | str = DEFAULT_SIZE,
+    dpi: int = DEFAULT_DPI,
+):
     """Test accuracy and training time against the RSO batch size, one line per model.
 
     ``rows`` (and ``reference``, e.g. the course project's numbers, drawn dashed) are dicts with
@@ -219,12 +238,24 @@ def batch_sweep_figure(rows: Sequence[Mapping[str, Any]], reference: Sequence[Ma
         ref = sorted((r for r in reference if r["model"] == model), key=lambda r: r["batch_size"])
         ref_acc = [r for r in ref if r.get("test_accuracy") is not None]
         if ref_acc:
-            ax_acc.plot([r["batch_size"] for r in ref_acc], [r["test_accuracy"] for r in ref_acc], "s--",
-                        color=f"C{i}", alpha=0.6, label=f"{model} (course project)")
+            ax_acc.plot(
+                [r["batch_size"] for r in ref_acc],
+                [r["test_accuracy"] for r in ref_acc],
+                "s--",
+                color=f"C{i}",
+                alpha=0.6,
+                label=f"{model} (course project)",
+            )
         ref_t = [r for r in ref if r.get("seconds") is not None]
         if ref_t:
-            ax_time.plot([r["batch_size"] for r in ref_t], [r["seconds"] for r in ref_t], "s--", color=f"C{i}",
-                         alpha=0.6, label=f"{model} (course project)")
+            ax_time.plot(
+                [r["batch_size"] for r in ref_t],
+                [r["seconds"] for r in ref_t],
+                "s--",
+                color=f"C{i}",
+                alpha=0.6,
+                label=f"{model} (course project)",
+            )
     for j, r in enumerate(sgd_rows):
         colour = f"C{len(models) + j}"
         colour = "#555555" if len(sgd_rows) == 1 else colour
@@ -303,8 +334,14 @@ def filter_mosaic(tiles: np.ndarray, pad: int = 1) -> np.ndarray:
     return out
 
 
-def filter_grid_figure(params: Mapping[str, Any], layer: str, size: tuple[int, int] | str | None = None,
-                       dpi: int = DEFAULT_DPI, cmap: str = "RdBu_r", title: str | None = None):
+def filter_grid_figure(
+    params: Mapping[str, Any],
+    layer: str,
+    size: tuple[int, int] | str | None = None,
+    dpi: int = DEFAULT_DPI,
+    cmap: str = "RdBu_r",
+    title: str | None = None,
+):
     """One image per filter (row: output filter/neuron, column: input channel), on one colour scale.
 
     The colour levels are symmetric and shared by the whole layer (−m … +m with m = max |w|), so
@@ -323,13 +360,16 @@ def filter_grid_figure(params: Mapping[str, Any], layer: str, size: tuple[int, i
             size = (800, 420)
         else:
             scale = max(1, min(48 // max(h, 1), 1200 // max(mosaic.shape[1], 1)))
-            size = (min(max(mosaic.shape[1] * scale + 160, 360), 2400),
-                    min(max(mosaic.shape[0] * scale + 90, 240), 2400))
+            size = (
+                min(max(mosaic.shape[1] * scale + 160, 360), 2400),
+                min(max(mosaic.shape[0] * scale + 90, 240), 2400),
+            )
     fig = _new_figure(parse_size(size), dpi)
     ax = fig.subplots()
     colours = mpl.colormaps[cmap].with_extremes(bad="#d9d9d9")
-    image = ax.imshow(mosaic, cmap=colours, vmin=-m, vmax=m, interpolation="nearest",
-                      aspect="auto" if single else "equal")
+    image = ax.imshow(
+        mosaic, cmap=colours, vmin=-m, vmax=m, interpolation="nearest", aspect="auto" if single else "equal"
+    )
     if single:
         ax.set_xlabel("input")
         ax.set_ylabel("output neuron")
@@ -346,9 +386,15 @@ def filter_grid_figure(params: Mapping[str, Any], layer: str, size: tuple[int, i
     return fig
 
 
-def save_filter_grid(params: Mapping[str, Any], layer: str, path: str | Path,
-                     size: tuple[int, int] | str | None = None, dpi: int = DEFAULT_DPI, cmap: str = "RdBu_r",
-                     title: str | None = None) -> Path:
+def save_filter_grid(
+    params: Mapping[str, Any],
+    layer: str,
+    path: str | Path,
+    size: tuple[int, int] | str | None = None,
+    dpi: int = DEFAULT_DPI,
+    cmap: str = "RdBu_r",
+    title: str | None = None,
+) -> Path:
     """Save a layer's filters as a grid image (.png, .svg or .pdf) with symmetric per-layer colour levels.
 
     ``params`` maps parameter names to arrays (NumPy or CuPy), e.g. ``trainer.model.params`` or

@@ -88,16 +88,21 @@ def user_presets_dir() -> Path:
 def validate_name(name: str) -> str:
     """Return ``name`` if it can be a preset (and file) name, else raise :class:`PresetError`."""
     if not isinstance(name, str) or not _NAME.match(name):
-        raise PresetError(f"{name!r} cannot be a preset name: use 1–64 letters, digits, '-', '_' or '.', "
-                          "starting with a letter or digit (e.g. my-demo)")
+        raise PresetError(
+            f"{name!r} cannot be a preset name: use 1–64 letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit (e.g. my-demo)"
+        )
     return name
 
 
 def _files(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
-    return {p.name[: -len(PRESET_SUFFIX)]: p for p in sorted(folder.glob(f"*{PRESET_SUFFIX}"))
-            if p.is_file() and _NAME.match(p.name[: -len(PRESET_SUFFIX)])}
+    return {
+        p.name[: -len(PRESET_SUFFIX)]: p
+        for p in sorted(folder.glob(f"*{PRESET_SUFFIX}"))
+        if p.is_file() and _NAME.match(p.name[: -len(PRESET_SUFFIX)])
+    }
 
 
 # --------------------------------------------------------------------------- reading
@@ -109,8 +114,9 @@ def _read(path: Path) -> RunConfig:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PresetError(f"preset file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
-                          f"{exc.msg}); fix or delete it") from exc
+        raise PresetError(
+            f"preset file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); fix or delete it"
+        ) from exc
     try:
         return RunConfig.from_dict(data)
     except ConfigError as exc:
@@ -180,8 +186,9 @@ def find_preset(name: str) -> Preset:
     names = [p.name for p in list_presets()]
     close = [n for n in names if n.lower() == str(name).lower()]
     hint = f" (did you mean {close[0]}?)" if close else ""
-    raise PresetError(f"unknown preset {name!r}{hint}; available presets: {', '.join(names) or 'none'} "
-                      "(`rso presets` lists them)")
+    raise PresetError(
+        f"unknown preset {name!r}{hint}; available presets: {', '.join(names) or 'none'} (`rso presets` lists them)"
+    )
 
 
 def load_preset(name: str) -> RunConfig:
@@ -190,8 +197,14 @@ def load_preset(name: str) -> RunConfig:
 
 
 # --------------------------------------------------------------------------- writing
-def save_preset(name: str, config: RunConfig, description: str | None = None, *, overwrite: bool = False,
-                shadow_builtin: bool = False) -> Path:
+def save_preset(
+    name: str,
+    config: RunConfig,
+    description: str | None = None,
+    *,
+    overwrite: bool = False,
+    shadow_builtin: bool = False,
+) -> Path:
     """Save ``config`` as the user preset ``name`` and return its path.
 
     ``description`` (if given) is stored in ``notes["description"]``; other notes (e.g. GUI hints)
@@ -203,8 +216,10 @@ def save_preset(name: str, config: RunConfig, description: str | None = None, *,
     validate_name(name)
     builtin = _files(builtin_presets_dir())
     if name in builtin and not shadow_builtin:
-        raise PresetError(f"{name!r} is a built-in preset; choose another name (or pass shadow_builtin=True "
-                          "to hide the built-in behind your own)")
+        raise PresetError(
+            f"{name!r} is a built-in preset; choose another name (or pass shadow_builtin=True "
+            "to hide the built-in behind your own)"
+        )
     folder = user_presets_dir()
     path = folder / f"{name}{PRESET_SUFFIX}"
     if path.exists() and not overwrite:

@@ -35,23 +35,20 @@ from .events import Evaluated
 from .experiment import atomic_write_bytes, history_rows, make_trainer
 from .training import Trainer
 
-#: The course project's table (Julia/Flux on a CPU, full MNIST, 10 rounds of RSO, see docs/REFERENCE).
-#: None where it has no number.
-COURSE_RESULTS: tuple[dict[str, Any], ...] = (
-    {"model": "oneconv", "batch_size": 32, "cycles": 10, "seconds": 212, "test_loss": 0.632, "test_accuracy": 0.8075},
-    {"model": "oneconv", "batch_size": 64, "cycles": 10, "seconds": 345, "test_loss": 0.553, "test_accuracy": 0.8353},
-    {"model": "oneconv", "batch_size": 256, "cycles": 10, "seconds": 1641, "test_loss": 0.372,
-     "test_accuracy": 0.8929},
-    {"model": "oneconv", "batch_size": 512, "cycles": 10, "seconds": 2834, "test_loss": 0.297,
-     "test_accuracy": 0.9152},
-    {"model": "oneconv", "batch_size": 1024, "cycles": 10, "seconds": 5046, "test_loss": 0.301,
-     "test_accuracy": 0.9148},
-    {"model": "twoconv", "batch_size": 32, "cycles": 10, "seconds": 1457, "test_loss": 0.513, "test_accuracy": 0.8504},
-    {"model": "twoconv", "batch_size": 512, "cycles": 10, "seconds": 19186, "test_loss": 0.193,
-     "test_accuracy": 0.9397},
-    {"model": "twoconv", "batch_size": 1000, "cycles": 10, "seconds": 36464, "test_loss": 0.126,
-     "test_accuracy": 0.9604},
-    {"model": "papernet", "batch_size": 256, "cycles": 1, "seconds": 5240, "test_loss": None, "test_accuracy": None},
+_COURSE_ROWS = (  # model, batch, cycles, time (s), test loss, test accuracy
+    ("oneconv", 32, 10, 212, 0.632, 0.8075),
+    ("oneconv", 64, 10, 345, 0.553, 0.8353),
+    ("oneconv", 256, 10, 1641, 0.372, 0.8929),
+    ("oneconv", 512, 10, 2834, 0.297, 0.9152),
+    ("oneconv", 1024, 10, 5046, 0.301, 0.9148),
+    ("twoconv", 32, 10, 1457, 0.513, 0.8504),
+    ("twoconv", 512, 10, 19186, 0.193, 0.9397),
+    ("twoconv", 1000, 10, 36464, 0.126, 0.9604),
+    ("papernet", 256, 1, 5240, None, None),
+)
+#: The course project's table (Julia/Flux on a CPU, full MNIST, 10 rounds of RSO; None where it has no number).
+COURSE_RESULTS: tuple[dict[str, Any], ...] = tuple(
+    dict(zip(("model", "batch_size", "cycles", "seconds", "test_loss", "test_accuracy"), row)) for row in _COURSE_ROWS
 )
 MODEL_LABELS = {"oneconv": "OneConv", "twoconv": "TwoConv", "papernet": "Paper net", "mlp": "MLP"}
 
@@ -89,20 +86,37 @@ _COURSE_DEFAULTS = {"dataset": "mnist", "cycles": 10, "lr": 0.01, "sgd_batch_siz
 STUDIES: dict[str, Study] = {
     s.name: s
     for s in (
-        Study("course-batch-sweep", "RSO batch-size sweep (the course project's study)",
-              "OneConv trained by RSO once per mini-batch size (32, 64, 256, 512), 10 cycles on full MNIST as in "
-              "the course project, plus the SGD baseline (lr 0.01, batch 32, as many epochs as cycles).",
-              ("oneconv",), (32, 64, 256, 512), dict(_COURSE_DEFAULTS)),
-        Study("model-comparison", "Model comparison (the course project's study)",
-              "OneConv and TwoConv trained by RSO at batch 32 and 512, 10 cycles on full MNIST, each with its SGD "
-              "baseline; add the paper's net with --models oneconv twoconv papernet.",
-              ("oneconv", "twoconv"), (32, 512), dict(_COURSE_DEFAULTS)),
-        Study("equal-budget", "RSO against SGD at equal forward-pass budgets",
-              "OneConv trained by RSO at batch 32 and 256, 10 cycles on full MNIST; after each RSO run, SGD (lr "
-              "0.01, batch 32) trains the same model on the same data until it has pushed as many images through "
-              "the network as RSO did (3 × batch size per weight tried), stopping mid-epoch if need be (at most "
-              "--max-sgd-epochs epochs).",
-              ("oneconv",), (32, 256), dict(_COURSE_DEFAULTS), sgd=True, equal_budget=True),
+        Study(
+            "course-batch-sweep",
+            "RSO batch-size sweep (the course project's study)",
+            "OneConv trained by RSO once per mini-batch size (32, 64, 256, 512), 10 cycles on full MNIST as in "
+            "the course project, plus the SGD baseline (lr 0.01, batch 32, as many epochs as cycles).",
+            ("oneconv",),
+            (32, 64, 256, 512),
+            dict(_COURSE_DEFAULTS),
+        ),
+        Study(
+            "model-comparison",
+            "Model comparison (the course project's study)",
+            "OneConv and TwoConv trained by RSO at batch 32 and 512, 10 cycles on full MNIST, each with its SGD "
+            "baseline; add the paper's net with --models oneconv twoconv papernet.",
+            ("oneconv", "twoconv"),
+            (32, 512),
+            dict(_COURSE_DEFAULTS),
+        ),
+        Study(
+            "equal-budget",
+            "RSO against SGD at equal forward-pass budgets",
+            "OneConv trained by RSO at batch 32 and 256, 10 cycles on full MNIST; after each RSO run, SGD (lr "
+            "0.01, batch 32) trains the same model on the same data until it has pushed as many images through "
+            "the network as RSO did (3 × batch size per weight tried), stopping mid-epoch if need be (at most "
+            "--max-sgd-epochs epochs).",
+            ("oneconv",),
+            (32, 256),
+            dict(_COURSE_DEFAULTS),
+            sgd=True,
+            equal_budget=True,
+        ),
     )
 }
 
@@ -138,8 +152,11 @@ class RunResult:
         if self.algorithm != "rso":
             return None
         for ref in COURSE_RESULTS:
-            if (ref["model"], ref["batch_size"], ref["cycles"]) == (self.config.model, self.batch_size,
-                                                                    self.config.cycles):
+            if (ref["model"], ref["batch_size"], ref["cycles"]) == (
+                self.config.model,
+                self.batch_size,
+                self.config.cycles,
+            ):
                 return ref
         return None
 
@@ -198,8 +215,9 @@ def study_base(name: str, config: RunConfig | None = None, changes: dict[str, An
     return base.replace(**(changes or {})).replace(algorithm="rso")
 
 
-def plan_runs(study: Study, base: RunConfig, models: Sequence[str] | None = None,
-              batch_sizes: Sequence[int] | None = None) -> list[tuple[str, RunConfig]]:
+def plan_runs(
+    study: Study, base: RunConfig, models: Sequence[str] | None = None, batch_sizes: Sequence[int] | None = None
+) -> list[tuple[str, RunConfig]]:
     """The RSO runs of a study as (label, config), in the order they run."""
     models = list(models or study.models)
     batch_sizes = list(batch_sizes or study.batch_sizes)
@@ -223,16 +241,30 @@ def _plain_drive(trainer: Trainer, label: str, stop: Callable[[Trainer], bool] |
 def _sgd_epochs_for(budget: int, n_train: int, max_epochs: int) -> tuple[int, str]:
     need = max(1, math.ceil(budget / n_train))
     if need > max_epochs:
-        return max_epochs, (f"budget capped: RSO's {budget:,} forward samples would take {budget / n_train:,.1f} "
-                            f"SGD epochs; stopped at {max_epochs} (raise --max-sgd-epochs)")
+        return max_epochs, (
+            f"budget capped: RSO's {budget:,} forward samples would take {budget / n_train:,.1f} "
+            f"SGD epochs; stopped at {max_epochs} (raise --max-sgd-epochs)"
+        )
     return need, ""
 
 
-def run_study(name: str, out_dir: str | Path, base: RunConfig | None = None, *,
-              models: Sequence[str] | None = None, batch_sizes: Sequence[int] | None = None,
-              sgd: bool | None = None, max_sgd_epochs: int = 200, dataset=None, backend=None,
-              drive: Driver | None = None, plot_size: tuple[int, int] = (1200, 500), dpi: int = 100,
-              command: str | None = None, log: Callable[[str], None] | None = None) -> StudyResult:
+def run_study(
+    name: str,
+    out_dir: str | Path,
+    base: RunConfig | None = None,
+    *,
+    models: Sequence[str] | None = None,
+    batch_sizes: Sequence[int] | None = None,
+    sgd: bool | None = None,
+    max_sgd_epochs: int = 200,
+    dataset=None,
+    backend=None,
+    drive: Driver | None = None,
+    plot_size: tuple[int, int] = (1200, 500),
+    dpi: int = 100,
+    command: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> StudyResult:
     """Run study ``name`` on ``base`` (see :func:`study_base`) and write its folder ``out_dir``.
 
     ``models``/``batch_sizes`` replace the study's own; ``sgd=False`` leaves out the SGD runs (not for
@@ -292,15 +324,16 @@ def run_study(name: str, out_dir: str | Path, base: RunConfig | None = None, *,
             log(_summary(runs[-1]))
 
     result = StudyResult(study, out_dir, base, runs, [])
-    result.files = write_study(result, plot_size=plot_size, dpi=dpi, command=command, started=started,
-                               backend=backend)
+    result.files = write_study(result, plot_size=plot_size, dpi=dpi, command=command, started=started, backend=backend)
     return result
 
 
 def _summary(run: RunResult) -> str:
     last = run.history[-1]
-    return (f"{run.label}: {last.seconds:.1f} s, test loss {last.test_loss:.4f}, test accuracy "
-            f"{last.test_accuracy:.4f}, {last.forward_samples:,} forward samples")
+    return (
+        f"{run.label}: {last.seconds:.1f} s, test loss {last.test_loss:.4f}, test accuracy "
+        f"{last.test_accuracy:.4f}, {last.forward_samples:,} forward samples"
+    )
 
 
 # --------------------------------------------------------------------------- writing
@@ -336,11 +369,31 @@ def course_table(runs: Sequence[RunResult]) -> str:
         if run.algorithm == "sgd":
             epochs = f", {last.forward_samples / run.trainer.n_train:.2f} epochs" if run.budget else ""
             model += f" (SGD{epochs})"
-        rows.append((model, run.batch_size, _secs(last.seconds), _fmt(last.test_loss, 3),
-                     _fmt(last.test_accuracy, 4), _fmt(ref.get("seconds")), _fmt(ref.get("test_loss"), 3),
-                     _fmt(ref.get("test_accuracy"), 4)))
-    return _md_table(("model", "batch", "time (s)", "test loss", "test accuracy", "course: time (s)",
-                      "course: test loss", "course: test accuracy"), rows)
+        rows.append(
+            (
+                model,
+                run.batch_size,
+                _secs(last.seconds),
+                _fmt(last.test_loss, 3),
+                _fmt(last.test_accuracy, 4),
+                _fmt(ref.get("seconds")),
+                _fmt(ref.get("test_loss"), 3),
+                _fmt(ref.get("test_accuracy"), 4),
+            )
+        )
+    return _md_table(
+        (
+            "model",
+            "batch",
+            "time (s)",
+            "test loss",
+            "test accuracy",
+            "course: time (s)",
+            "course: test loss",
+            "course: test accuracy",
+        ),
+        rows,
+    )
 
 
 def details_table(runs: Sequence[RunResult]) -> str:
@@ -348,13 +401,38 @@ def details_table(runs: Sequence[RunResult]) -> str:
     for run in runs:
         last = run.history[-1]
         unit = "cycles" if run.algorithm == "rso" else "epochs"
-        amount = (f"{last.cycle}" if run.algorithm == "rso" or not run.budget
-                  else f"{last.forward_samples / run.trainer.n_train:.2f}")
-        rows.append((run.label, _plural(amount, unit), _fmt(last.train_loss), _fmt(last.test_loss),
-                     _fmt(last.test_accuracy), f"{last.weight_updates:,}", f"{last.forward_samples:,}",
-                     _secs(last.seconds), _secs(run.wall_seconds)))
-    return _md_table(("run", "trained for", "train loss", "test loss", "test accuracy", "weight updates",
-                      "forward samples", "time (s)", "wall (s)"), rows)
+        amount = (
+            f"{last.cycle}"
+            if run.algorithm == "rso" or not run.budget
+            else f"{last.forward_samples / run.trainer.n_train:.2f}"
+        )
+        rows.append(
+            (
+                run.label,
+                _plural(amount, unit),
+                _fmt(last.train_loss),
+                _fmt(last.test_loss),
+                _fmt(last.test_accuracy),
+                f"{last.weight_updates:,}",
+                f"{last.forward_samples:,}",
+                _secs(last.seconds),
+                _secs(run.wall_seconds),
+            )
+        )
+    return _md_table(
+        (
+            "run",
+            "trained for",
+            "train loss",
+            "test loss",
+            "test accuracy",
+            "weight updates",
+            "forward samples",
+            "time (s)",
+            "wall (s)",
+        ),
+        rows,
+    )
 
 
 def budget_table(runs: Sequence[RunResult]) -> str:
@@ -368,13 +446,37 @@ def budget_table(runs: Sequence[RunResult]) -> str:
         if pending is None or run.budget is None:
             continue
         r, s = pending.history[-1], run.history[-1]
-        rows.append((MODEL_LABELS.get(pending.config.model, pending.config.model), pending.batch_size,
-                     f"{r.forward_samples:,}", _fmt(r.test_accuracy), _secs(r.seconds),
-                     f"{s.forward_samples / run.trainer.n_train:.2f}", f"{s.forward_samples:,}",
-                     _fmt(s.test_accuracy), _secs(s.seconds), f"{r.weight_updates:,}", f"{s.weight_updates:,}"))
-    return _md_table(("model", "RSO batch", "RSO forward samples", "RSO test accuracy", "RSO time (s)",
-                      "SGD epochs", "SGD forward samples", "SGD test accuracy", "SGD time (s)",
-                      "RSO weight updates", "SGD weight updates"), rows)
+        rows.append(
+            (
+                MODEL_LABELS.get(pending.config.model, pending.config.model),
+                pending.batch_size,
+                f"{r.forward_samples:,}",
+                _fmt(r.test_accuracy),
+                _secs(r.seconds),
+                f"{s.forward_samples / run.trainer.n_train:.2f}",
+                f"{s.forward_samples:,}",
+                _fmt(s.test_accuracy),
+                _secs(s.seconds),
+                f"{r.weight_updates:,}",
+                f"{s.weight_updates:,}",
+            )
+        )
+    return _md_table(
+        (
+            "model",
+            "RSO batch",
+            "RSO forward samples",
+            "RSO test accuracy",
+            "RSO time (s)",
+            "SGD epochs",
+            "SGD forward samples",
+            "SGD test accuracy",
+            "SGD time (s)",
+            "RSO weight updates",
+            "SGD weight updates",
+        ),
+        rows,
+    )
 
 
 def results_csv(result: StudyResult) -> str:
@@ -394,14 +496,19 @@ def _describe_data(result: StudyResult) -> str:
     return f"{ds.name}: {ds.n_train:,} training images{part}, {ds.n_test:,} test images, from {ds.source}"
 
 
-def report_markdown(result: StudyResult, command: str | None = None, started: str | None = None,
-                    backend=None) -> str:
+def report_markdown(result: StudyResult, command: str | None = None, started: str | None = None, backend=None) -> str:
     study, base, runs = result.study, result.base, result.runs
     t0 = runs[0].trainer
     evaluators = sorted({r.trainer.evaluator.name for r in runs if r.algorithm == "rso"})
     cfg = base
-    lines = [f"# {study.title}", "", f"The study (`rso report {study.name}`) by default: {study.description}", "",
-             "This run:", ""]
+    lines = [
+        f"# {study.title}",
+        "",
+        f"The study (`rso report {study.name}`) by default: {study.description}",
+        "",
+        "This run:",
+        "",
+    ]
     lines += [
         f"- study: `{study.name}`" + (f", command: `{command}`" if command else ""),
         f"- data: {_describe_data(result)}",
@@ -410,8 +517,11 @@ def report_markdown(result: StudyResult, command: str | None = None, started: st
         f"{', '.join(cfg.train_layers) if cfg.train_layers else 'all'}, evaluator: {', '.join(evaluators)}, "
         f"{cfg.dtype}, seed {cfg.seed}",
         f"- SGD: lr {cfg.lr:g}, momentum {cfg.momentum:g}, batch {cfg.sgd_batch_size}"
-        + (", stopped at each RSO run's forward-pass budget" if study.equal_budget
-           else f", {_plural(cfg.cycles, 'epochs')}"),
+        + (
+            ", stopped at each RSO run's forward-pass budget"
+            if study.equal_budget
+            else f", {_plural(cfg.cycles, 'epochs')}"
+        ),
         f"- machine: {t0.backend.describe()}; rso {__version__}" + (f"; started {started}" if started else ""),
         "- time (s) is training compute time, evaluation excluded; wall (s) includes evaluation.",
         "",
@@ -439,8 +549,14 @@ def report_markdown(result: StudyResult, command: str | None = None, started: st
     return "\n".join(lines)
 
 
-def write_study(result: StudyResult, plot_size: tuple[int, int] = (1200, 500), dpi: int = 100,
-                command: str | None = None, started: str | None = None, backend=None) -> list[Path]:
+def write_study(
+    result: StudyResult,
+    plot_size: tuple[int, int] = (1200, 500),
+    dpi: int = 100,
+    command: str | None = None,
+    started: str | None = None,
+    backend=None,
+) -> list[Path]:
     """Write a finished study's folder (figures, CSV, JSON, report.md); return the files written."""
     from . import plots  # noqa: PLC0415
 
@@ -448,19 +564,24 @@ def write_study(result: StudyResult, plot_size: tuple[int, int] = (1200, 500), d
     files: list[Path] = []
     study = result.study
     by_label = {run.label: run.history for run in result.runs}
-    figures = [("accuracy-vs-cycles", plots.histories_figure(by_label, "cycles", title=study.title,
-                                                               size=plot_size, dpi=dpi)),
-               ("accuracy-vs-forward-samples", plots.histories_figure(by_label, "forward_samples",
-                                                                        title=study.title, size=plot_size, dpi=dpi))]
+    figures = [
+        ("accuracy-vs-cycles", plots.histories_figure(by_label, "cycles", title=study.title, size=plot_size, dpi=dpi)),
+        (
+            "accuracy-vs-forward-samples",
+            plots.histories_figure(by_label, "forward_samples", title=study.title, size=plot_size, dpi=dpi),
+        ),
+    ]
     rso_batches = {run.batch_size for run in result.runs if run.algorithm == "rso"}
     if len(rso_batches) > 1 and not study.equal_budget:
         rows = [run.row(study.name) for run in result.runs]
         models = {run.config.model for run in result.runs}
         cycles = {run.config.cycles for run in result.runs}
-        ref = [dict(r) for r in COURSE_RESULTS
-               if r["model"] in models and r["cycles"] in cycles and r["batch_size"] in rso_batches]
-        figures.append(("batch-sweep", plots.batch_sweep_figure(rows, ref, title=study.title, size=plot_size,
-                                                                dpi=dpi)))
+        ref = [
+            dict(r)
+            for r in COURSE_RESULTS
+            if r["model"] in models and r["cycles"] in cycles and r["batch_size"] in rso_batches
+        ]
+        figures.append(("batch-sweep", plots.batch_sweep_figure(rows, ref, title=study.title, size=plot_size, dpi=dpi)))
     for stem, fig in figures:
         for ext in ("png", "svg"):
             files.append(plots.save_figure(fig, out / f"{stem}.{ext}", size=plot_size, dpi=dpi))
@@ -469,20 +590,39 @@ def write_study(result: StudyResult, plot_size: tuple[int, int] = (1200, 500), d
     atomic_write_bytes(csv_path, results_csv(result).encode())
     files.append(csv_path)
 
-    hist = {"study": study.name, "rso_version": __version__,
-            "runs": [{"label": r.label, "algorithm": r.algorithm, "model": r.config.model,
-                      "batch_size": r.batch_size, "budget": r.budget, "config": r.config.to_dict(),
-                      "history": history_rows(r.history)} for r in result.runs]}
+    hist = {
+        "study": study.name,
+        "rso_version": __version__,
+        "runs": [
+            {
+                "label": r.label,
+                "algorithm": r.algorithm,
+                "model": r.config.model,
+                "batch_size": r.batch_size,
+                "budget": r.budget,
+                "config": r.config.to_dict(),
+                "history": history_rows(r.history),
+            }
+            for r in result.runs
+        ],
+    }
     hist_path = out / "histories.json"
     atomic_write_bytes(hist_path, (json.dumps(hist, indent=1) + "\n").encode())
     files.append(hist_path)
 
-    conf = {"study": study.name, "title": study.title, "description": study.description, "command": command,
-            "started": started, "rso_version": __version__,
-            "backend": result.runs[0].trainer.backend.describe() if result.runs else None,
-            "base_config": result.base.to_dict(),
-            "runs": [{"label": r.label, "config": r.config.to_dict(), "budget": r.budget, "note": r.note}
-                     for r in result.runs]}
+    conf = {
+        "study": study.name,
+        "title": study.title,
+        "description": study.description,
+        "command": command,
+        "started": started,
+        "rso_version": __version__,
+        "backend": result.runs[0].trainer.backend.describe() if result.runs else None,
+        "base_config": result.base.to_dict(),
+        "runs": [
+            {"label": r.label, "config": r.config.to_dict(), "budget": r.budget, "note": r.note} for r in result.runs
+        ],
+    }
     conf_path = out / "config.json"
     atomic_write_bytes(conf_path, (json.dumps(conf, indent=2) + "\n").encode())
     files.append(conf_path)

@@ -72,8 +72,9 @@ def session_path(path: str | Path) -> Path:
     return path if path.name.endswith(SESSION_SUFFIX) or path.suffix else path.with_name(path.name + SESSION_SUFFIX)
 
 
-def save_session(path: str | Path, rso_trainer: Trainer, sgd_trainer: Trainer | None = None,
-                 extra: dict[str, Any] | None = None) -> Path:
+def save_session(
+    path: str | Path, rso_trainer: Trainer, sgd_trainer: Trainer | None = None, extra: dict[str, Any] | None = None
+) -> Path:
     """Save the run (and its SGD baseline, if any) to ``path`` atomically; return the path written.
 
     Call it between two events of the trainers (e.g. when the window pauses or the user picks Save):
@@ -98,8 +99,9 @@ def save_session(path: str | Path, rso_trainer: Trainer, sgd_trainer: Trainer | 
     try:
         return save_checkpoint(path, trainers, extra=header_extra, kind=SESSION_FORMAT)
     except OSError as exc:
-        raise SessionError(f"cannot save session {path}: {exc.strerror or exc}; the previous file, if any, "
-                           "is unchanged") from exc
+        raise SessionError(
+            f"cannot save session {path}: {exc.strerror or exc}; the previous file, if any, is unchanged"
+        ) from exc
 
 
 def _check_header(path: Path, header: dict[str, Any]) -> dict[str, Any]:
@@ -108,12 +110,16 @@ def _check_header(path: Path, header: dict[str, Any]) -> dict[str, Any]:
         raise SessionError(f"{path} is damaged or not an rso session (its header has no session version)")
     version = extra["session_version"]
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise SessionError(f"{path} has an unknown session format version {version!r}; it was not written "
-                           "by a released rso and cannot be opened")
+        raise SessionError(
+            f"{path} has an unknown session format version {version!r}; it was not written "
+            "by a released rso and cannot be opened"
+        )
     if version > SESSION_VERSION:
-        raise SessionError(f"{path} was saved by a newer rso ({extra.get('rso_version', '?')}, session format "
-                           f"version {version}; this rso {__version__} reads up to {SESSION_VERSION}); "
-                           "upgrade rso to open it")
+        raise SessionError(
+            f"{path} was saved by a newer rso ({extra.get('rso_version', '?')}, session format "
+            f"version {version}; this rso {__version__} reads up to {SESSION_VERSION}); "
+            "upgrade rso to open it"
+        )
     roles = extra.get("roles")
     n = len(header.get("trainers", []))
     if not isinstance(roles, list) or len(roles) != n or n not in (1, 2):
@@ -133,10 +139,21 @@ def read_session_info(path: str | Path) -> dict[str, Any]:
     runs = []
     for role, entry in zip(extra["roles"], header["trainers"]):
         history = entry["state"].get("history", [])
-        runs.append({"role": role, "config": entry["config"], "history": history,
-                     "finished_cycles": history[-1][1] if history else 0})
-    return {"session_version": extra["session_version"], "rso_version": extra.get("rso_version"),
-            "saved_at": extra.get("saved_at"), "app": extra.get("app", {}), "runs": runs}
+        runs.append(
+            {
+                "role": role,
+                "config": entry["config"],
+                "history": history,
+                "finished_cycles": history[-1][1] if history else 0,
+            }
+        )
+    return {
+        "session_version": extra["session_version"],
+        "rso_version": extra.get("rso_version"),
+        "saved_at": extra.get("saved_at"),
+        "app": extra.get("app", {}),
+        "runs": runs,
+    }
 
 
 def _read_header(path: Path) -> dict[str, Any]:
@@ -147,12 +164,14 @@ def _read_header(path: Path) -> dict[str, Any]:
     except CheckpointError as exc:
         msg = str(exc)
         if f"{CHECKPOINT_FORMAT!r} file" in msg:
-            raise SessionError(f"{path} is a training checkpoint, not a session; continue it with "
-                               f"`rso train --resume {path}`") from exc
+            raise SessionError(
+                f"{path} is a training checkpoint, not a session; continue it with `rso train --resume {path}`"
+            ) from exc
         if "newer rso" in msg:
             raise SessionError(msg.replace("checkpoint", "session")) from exc
-        raise SessionError(msg.replace("not a checkpoint", "not a session").replace(
-            "not an rso checkpoint", "not an rso session")) from exc
+        raise SessionError(
+            msg.replace("not a checkpoint", "not a session").replace("not an rso checkpoint", "not an rso session")
+        ) from exc
     return header
 
 
@@ -167,8 +186,7 @@ def load_session(path: str | Path, dataset=None, backend: Backend | None = None,
     header = _read_header(path)
     extra = _check_header(path, header)
     try:
-        trainers, _ = load_checkpoint(path, dataset=dataset, backend=backend, evaluator=evaluator,
-                                      kind=SESSION_FORMAT)
+        trainers, _ = load_checkpoint(path, dataset=dataset, backend=backend, evaluator=evaluator, kind=SESSION_FORMAT)
     except SessionError:
         raise
     except CheckpointError as exc:

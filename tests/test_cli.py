@@ -68,3 +68,101 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+# --------------------------------------------------------------------------- presets, figures, sessions, reports
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+QUICK = ["--cycles", "1", "--train-layers", "conv1", "--evaluator", "reference", *TINY]
+
+
+def _png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+@pytest.fixture
+def user_presets(tmp_path, monkeypatch):
+    monkeypatch.setenv("RSO_CONFIG_DIR", str(tmp_path / "cfg"))
+    return tmp_path / "cfg" / "presets"
+
+
+def test_presets_list_show_save_and_use(capsys, tmp_path, user_presets):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "quick-demo" in out and "course-oneconv-b512" in out and "built-in" in out and str(user_presets) in out
+    assert main(["presets", "show", "paper-mnist"]) == 0
+    assert '"batch_size": 5000' in capsys.readouterr().out
+    cfg_file = tmp_path / "c.json"
+    cfg_file.write_text('{"model": "mlp", "batch_size": 16}')
+    assert main(["presets", "save", "mine", "--from-config", str(cfg_file), "--cycles", "3",
+                 "--description", "my run"]) == 0
+    assert "saved to" in capsys.readouterr().out
+    assert main(["presets", "list"]) == 0
+    assert "mine" in capsys.readouterr().out.split("built-in")[-1]
+    assert main(["train", "--preset", "mine", "--cycles", "1", "--train-layers", "fc2", "--evaluator", "reference",
+                 *TINY]) == 0
+    assert "model: mlp" in capsys.readouterr().out
+    assert main(["train", *QUICK, "--save-preset", "from-train", "--description", "saved while training"]) == 0
+    assert (user_presets / "from-train.json").is_file()
+    assert main(["presets", "delete", "mine"]) == 0
+    assert not (user_presets / "mine.json").exists()
+
+
+def test_preset_then_config_then_options(tmp_path, user_presets):
+    from rso_engine.cli import build_parser, config_from_args
+
+    cfg_file = tmp_path / "c.json"
+    cfg_file.write_text('{"cycles": 4, "seed": 3}')
+    args = build_parser().parse_args(["train", "--preset", "paper-mnist", "--config", str(cfg_file), "--seed", "5"])
+    cfg = config_from_args(args)
+    assert (cfg.model, cfg.batch_size, cfg.stay_decay) == ("papernet", 5000, 1e-4)  # from the preset
+    assert cfg.cycles == 4  # the config file overrides the preset's 50 ...
+    assert cfg.seed == 5  # ... and an option overrides the config file
+
+
+def test_compare_plots_headless_and_saves_a_resumable_session(capsys, tmp_path):
+    png, svg, session = tmp_path / "cmp.png", tmp_path / "cmp.svg", tmp_path / "s.rso.npz"
+    assert main(["compare", *QUICK, "--plot", str(png), "--plot", str(svg), "--plot-size", "640x360",
+                 "--x-axis", "forward_samples", "--session", str(session)]) == 0
+    out = capsys.readouterr().out
+    assert f"figure written to {png}" in out and f"session saved to {session}" in out
+    assert _png_size(png) == (640, 360)
+    import xml.etree.ElementTree as ET
+
+    assert ET.parse(svg).getroot().tag.endswith("svg")
+    assert main(["session", str(session)]) == 0
+    out = capsys.readouterr().out
+    assert "rso session version 1" in out and "1 of 1" in out
+    assert main(["compare", "--resume", str(session)]) == 0  # already finished: prints the tables again
+    assert "resuming session" in capsys.readouterr().out
+
+
+def test_report_writes_the_study_folder(capsys, tmp_path):
+    out_dir = tmp_path / "rep"
+    assert main(["report", "course-batch-sweep", "--out", str(out_dir), "--dataset", "mnist-sample",
+                 "--batch-sizes", "8", "16", "--no-sgd", "--plot-size", "480x300", *QUICK]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("backend: ") and f"report written to {out_dir / 'report.md'}" in out
+    assert _png_size(out_dir / "batch-sweep.png") == (480, 300)
+    report = (out_dir / "report.md").read_text()
+    assert "command: `rso report course-batch-sweep --out" in report and "| OneConv | 16 |" in report
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--preset", "nope"], "unknown preset 'nope'; available presets: quick-demo"),
+    (["compare", "--plot", "x.gif"], "use a .png, .svg or .pdf"),
+    (["compare", "--plot-size", "big"], "is not WIDTHxHEIGHT"),
+    (["compare", "--resume", "/nonexistent.rso.npz"], "no such file"),
+    (["report", "nope", "--out", "x"], "invalid choice"),
+    (["presets", "save", "quick-demo"], "is a built-in preset; choose another name"),
+])
+def test_new_options_fail_with_one_clear_line(capsys, argv, message, user_presets):
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err

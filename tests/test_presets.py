@@ -22,8 +22,16 @@ from rso_engine.presets import (
 )
 
 NUMPY = get_backend("numpy")
-BUILTIN = ["quick-demo", "explain-one-decision", "course-oneconv-b32", "course-oneconv-b64", "course-oneconv-b256",
-           "course-oneconv-b512", "twoconv", "paper-mnist"]
+BUILTIN = [
+    "quick-demo",
+    "explain-one-decision",
+    "course-oneconv-b32",
+    "course-oneconv-b64",
+    "course-oneconv-b256",
+    "course-oneconv-b512",
+    "twoconv",
+    "paper-mnist",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -46,8 +54,15 @@ def test_every_builtin_preset_loads_and_runs_one_step(name):
     cfg = load_preset(name)
     assert isinstance(cfg, RunConfig) and cfg.notes["description"]
     # the data swapped for the bundled sample and shrunk, so that nothing downloads and it is quick
-    small = cfg.replace(dataset="mnist-sample", n_train=128, n_test=50, batch_size=min(cfg.batch_size, 16),
-                        eval_train_samples=64, bn_calibration_samples=64, evaluator="reference")
+    small = cfg.replace(
+        dataset="mnist-sample",
+        n_train=128,
+        n_test=50,
+        batch_size=min(cfg.batch_size, 16),
+        eval_train_samples=64,
+        bn_calibration_samples=64,
+        evaluator="reference",
+    )
     rso = make_trainer(small, sample(), NUMPY)
     events = rso.events()
     assert isinstance(next(events), Evaluated)
@@ -67,7 +82,12 @@ def test_the_builtin_presets_say_what_the_issue_asks():
     assert load_preset("twoconv").model == "twoconv"
     paper = load_preset("paper-mnist")
     assert (paper.model, paper.batch_size, paper.cycles, paper.stay_decay, paper.dataset) == (
-        "papernet", 5000, 50, 1e-4, "mnist")
+        "papernet",
+        5000,
+        50,
+        1e-4,
+        "mnist",
+    )
     hints = gui_hints(load_preset("explain-one-decision"))
     assert hints["speed"] == "slow" and hints["max_chunk"] == 1
     assert gui_hints(RunConfig()) == {}

@@ -23,8 +23,10 @@ NUMPY = get_backend("numpy")
 
 def _pair(**changes):
     cfg = tiny_config(**changes)
-    return (make_trainer(cfg, sample(), NUMPY, evaluator="reference"),
-            make_trainer(cfg.replace(algorithm="sgd"), sample(), NUMPY))
+    return (
+        make_trainer(cfg, sample(), NUMPY, evaluator="reference"),
+        make_trainer(cfg.replace(algorithm="sgd"), sample(), NUMPY),
+    )
 
 
 def _advance(events, kind, n):
@@ -89,8 +91,10 @@ def test_an_interrupted_save_leaves_the_previous_file_intact(tmp_path, monkeypat
         raise KeyboardInterrupt if where == "interrupt" else OSError(28, "No space left on device")
 
     monkeypatch.setattr(f"rso_engine.experiment.os.{'replace' if where == 'replace' else 'fsync'}", boom)
-    with pytest.raises(KeyboardInterrupt if where == "interrupt" else SessionError,
-                       match=None if where == "interrupt" else "No space left on device.*previous file"):
+    with pytest.raises(
+        KeyboardInterrupt if where == "interrupt" else SessionError,
+        match=None if where == "interrupt" else "No space left on device.*previous file",
+    ):
         save_session(path, rso, sgd)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.rso.npz"]  # no temporary file left behind
