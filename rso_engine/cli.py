@@ -16,6 +16,7 @@ import json
 import os
 import shlex
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -456,7 +457,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 def _add_report_parser(sub, run: argparse.ArgumentParser) -> None:
     from .report import STUDIES  # noqa: PLC0415
 
-    studies = "\n".join(f"  {s.name:20s} {s.description}" for s in STUDIES.values())
+    studies = "\n".join(textwrap.fill(s.description, 100, initial_indent=f"  {s.name:20s} ", subsequent_indent=" " * 23)
+                        for s in STUDIES.values())
     r = sub.add_parser(
         "report", parents=[run], help="run a named study and write a folder with plots, CSV and a Markdown table",
         description="Run one of the course project's studies and write DIR/report.md (a table laid out like the "
@@ -488,7 +490,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         return drive(trainer, label, stop=stop)
 
     command = "rso " + " ".join(shlex.quote(a) for a in (args.argv or []))
-    result = run_study(args.study, args.out, cfg, models=args.models, batch_sizes=args.batch_sizes, sgd=args.sgd,
+    # a single --model/--batch-size stands for --models/--batch-sizes with one entry
+    models = args.models or ([args.model] if args.model else None)
+    batch_sizes = args.batch_sizes or ([args.batch_size] if args.batch_size else None)
+    result = run_study(args.study, args.out, cfg, models=models, batch_sizes=batch_sizes, sgd=args.sgd,
                        max_sgd_epochs=args.max_sgd_epochs, dataset=data, drive=drive_run,
                        plot_size=args.plot_size, dpi=args.dpi, command=command,
                        log=lambda line: print(line, flush=True))
