@@ -32,6 +32,7 @@ X_AXES: dict[str, tuple[str, str]] = {
     "seconds": ("seconds", "training time (s)"),
 }
 FORMATS = ("png", "svg", "pdf")
+PANELS = ("accuracy", "loss")
 DEFAULT_SIZE = (1200, 500)
 DEFAULT_DPI = 100
 _COLOURS = {"rso": "#d62728", "sgd": "#1f77b4"}
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_DPI",
     "DEFAULT_SIZE",
     "FORMATS",
+    "PANELS",
     "X_AXES",
     "PlotError",
     "batch_sweep_figure",
@@ -151,8 +153,12 @@ def histories_figure(
     size: tuple[int, int] | str = DEFAULT_SIZE,
     dpi: int = DEFAULT_DPI,
     log_x: bool | None = None,
+    panels: Sequence[str] = PANELS,
 ):
     """Test accuracy (left) and train/test loss (right) against ``x_axis`` (a key of :data:`X_AXES`).
+
+    ``panels`` picks and orders the panels: ``("accuracy", "loss")`` (default), or one of them alone
+    (the window exports each of its plots on its own).
 
     ``histories`` is a flat list of :class:`Evaluated` rows (grouped by algorithm: RSO, SGD) or a
     ``{label: rows}`` mapping (e.g. one entry per batch size). ``log_x`` defaults to on for the
@@ -165,10 +171,14 @@ def histories_figure(
     groups = _group(histories)
     if not groups or not any(groups.values()):
         raise PlotError("there is nothing to plot: the histories are empty")
+    panels = tuple(panels)
+    if not panels or any(p not in PANELS for p in panels) or len(set(panels)) != len(panels):
+        raise PlotError(f"panels must be some of {', '.join(PANELS)} (got {', '.join(map(str, panels)) or 'none'})")
     if log_x is None:
         log_x = x_axis in ("weight_updates", "forward_samples")
     fig = _new_figure(parse_size(size), dpi)
-    ax_acc, ax_loss = fig.subplots(1, 2)
+    axes = dict(zip(panels, np.atleast_1d(fig.subplots(1, len(panels)))))
+    ax_acc, ax_loss = axes.get("accuracy"), axes.get("loss")
     for i, (label, rows) in enumerate(groups.items()):
         if not rows:
             continue
@@ -178,10 +188,14 @@ def histories_figure(
         if log_x:
             x = np.maximum(x, 1.0)
         colour = _colour(label, i)
-        ax_acc.plot(x, [ev.test_accuracy for ev in rows], "o-", color=colour, label=label, ms=3)
-        ax_loss.plot(x, [ev.test_loss for ev in rows], "o-", color=colour, label=f"{label} test", ms=3)
-        ax_loss.plot(x, [ev.train_loss for ev in rows], "--", color=colour, label=f"{label} train", alpha=0.7)
+        if ax_acc is not None:
+            ax_acc.plot(x, [ev.test_accuracy for ev in rows], "o-", color=colour, label=label, ms=3)
+        if ax_loss is not None:
+            ax_loss.plot(x, [ev.test_loss for ev in rows], "o-", color=colour, label=f"{label} test", ms=3)
+            ax_loss.plot(x, [ev.train_loss for ev in rows], "--", color=colour, label=f"{label} train", alpha=0.7)
     for ax, ylabel in ((ax_acc, "test accuracy"), (ax_loss, "mean cross-entropy")):
+        if ax is None:
+            continue
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
@@ -191,8 +205,10 @@ def histories_figure(
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.legend(fontsize="small")
-    ax_acc.set_title("test accuracy")
-    ax_loss.set_title("loss (train: dashed)")
+    if ax_acc is not None:
+        ax_acc.set_title("test accuracy")
+    if ax_loss is not None:
+        ax_loss.set_title("loss (train: dashed)")
     if title:
         fig.suptitle(title)
     return fig
@@ -205,9 +221,10 @@ def save_histories_plot(
     size: tuple[int, int] | str = DEFAULT_SIZE,
     dpi: int = DEFAULT_DPI,
     title: str | None = None,
+    panels: Sequence[str] = ("accuracy", "loss"),
 ) -> Path:
     """:func:`histories_figure` saved to ``path`` (.png/.svg/.pdf); the RSO-vs-SGD figure of ``rso compare``."""
-    fig = histories_figure(histories, x_axis=x_axis, title=title, size=size, dpi=dpi)
+    fig = histories_figure(histories, x_axis=x_axis, title=title, size=size, dpi=dpi, panels=panels)
     return save_figure(fig, path, size=size, dpi=dpi)
 
 

@@ -234,3 +234,11 @@ def test_importing_the_engine_does_not_import_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_a_history_figure_can_have_one_panel(tmp_path):
+    assert len(histories_figure(_history(), panels=["loss"]).axes) == 1
+    png = save_histories_plot(tmp_path / "acc.png", _history(), panels=("accuracy",), size=(400, 300))
+    assert png_size(png) == (400, 300)
+    with pytest.raises(PlotError, match="panels must be some of accuracy, loss"):
+        histories_figure(_history(), panels=["weights"])
