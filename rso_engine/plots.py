@@ -36,6 +36,7 @@ PANELS = ("accuracy", "loss")
 DEFAULT_SIZE = (1200, 500)
 DEFAULT_DPI = 100
 _COLOURS = {"rso": "#d62728", "sgd": "#1f77b4"}
+_GREYS = ("#222222", "#777777", "#aaaaaa")
 
 __all__ = [
     "DEFAULT_DPI",
@@ -138,12 +139,21 @@ def _group(histories: Mapping[str, Sequence[Evaluated]] | Iterable[Evaluated]) -
     return out
 
 
-def _colour(label: str, i: int) -> str | None:
-    low = label.lower()
-    for key, colour in _COLOURS.items():
-        if low == key or low.startswith(key + " ") or low.endswith(" " + key):
-            return colour
-    return f"C{i % 10}"
+def _colours(labels: Sequence[str]) -> dict[str, str]:
+    """Red for a run labelled just "RSO", blue for "SGD"; otherwise SGD runs in greys, the rest in C0…C9."""
+    out: dict[str, str] = {}
+    n_sgd = n_other = 0
+    for label in labels:
+        low = label.lower()
+        if low in _COLOURS:
+            out[label] = _COLOURS[low]
+        elif "sgd" in low.split():
+            out[label] = _GREYS[n_sgd % len(_GREYS)]
+            n_sgd += 1
+        else:
+            out[label] = f"C{n_other % 10}"
+            n_other += 1
+    return out
 
 
 def histories_figure(
@@ -179,7 +189,8 @@ def histories_figure(
     fig = _new_figure(parse_size(size), dpi)
     axes = dict(zip(panels, np.atleast_1d(fig.subplots(1, len(panels)))))
     ax_acc, ax_loss = axes.get("accuracy"), axes.get("loss")
-    for i, (label, rows) in enumerate(groups.items()):
+    colours = _colours(list(groups))
+    for label, rows in groups.items():
         if not rows:
             continue
         if log_x:  # the evaluation before training sits at 0, which a log axis cannot show
@@ -187,7 +198,7 @@ def histories_figure(
         x = np.array([getattr(ev, field_name) for ev in rows], dtype=float)
         if log_x:
             x = np.maximum(x, 1.0)
-        colour = _colour(label, i)
+        colour = colours[label]
         if ax_acc is not None:
             ax_acc.plot(x, [ev.test_accuracy for ev in rows], "o-", color=colour, label=label, ms=3)
         if ax_loss is not None:
