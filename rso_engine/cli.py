@@ -211,11 +211,22 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) ->
     return cfg.replace(**changes)
 
 
+def _preset_description(args: argparse.Namespace, cfg: RunConfig) -> str | None:
+    """--description, or for settings derived from a preset, what they changed (not the preset's own text)."""
+    if args.description is not None or not getattr(args, "preset", None):
+        return args.description
+    from .presets import load_preset  # noqa: PLC0415
+
+    old, new = load_preset(args.preset).to_dict(), cfg.to_dict()
+    changed = [f"{k}={new[k]}" for k in new if k != "notes" and new[k] != old[k]]
+    return f"based on preset {args.preset}" + (f"; changed: {', '.join(changed)}" if changed else "")
+
+
 def _maybe_save_preset(args: argparse.Namespace, cfg: RunConfig) -> None:
     if getattr(args, "save_preset", None):
         from .presets import save_preset  # noqa: PLC0415
 
-        path = save_preset(args.save_preset, cfg, args.description, overwrite=args.overwrite)
+        path = save_preset(args.save_preset, cfg, _preset_description(args, cfg), overwrite=args.overwrite)
         print(f"preset {args.save_preset!r} saved to {path}")
 
 
@@ -548,7 +559,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
         print(cfg.to_json())
     elif action == "save":
         cfg = config_from_args(args)
-        path = presets.save_preset(args.name, cfg, args.description, overwrite=args.overwrite,
+        path = presets.save_preset(args.name, cfg, _preset_description(args, cfg), overwrite=args.overwrite,
                                    shadow_builtin=args.shadow_builtin)
         print(f"preset {args.name!r} saved to {path}")
     elif action == "delete":

@@ -105,6 +105,10 @@ def test_presets_list_show_save_and_use(capsys, tmp_path, user_presets):
     assert "model: mlp" in capsys.readouterr().out
     assert main(["train", *QUICK, "--save-preset", "from-train", "--description", "saved while training"]) == 0
     assert (user_presets / "from-train.json").is_file()
+    assert main(["presets", "save", "small-paper", "--preset", "paper-mnist", "--batch-size", "500"]) == 0
+    from rso_engine.presets import load_preset
+
+    assert load_preset("small-paper").notes["description"] == "based on preset paper-mnist; changed: batch_size=500"
     assert main(["presets", "delete", "mine"]) == 0
     assert not (user_presets / "mine.json").exists()
 
