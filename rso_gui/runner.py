@@ -492,10 +492,7 @@ class Runner:
                 self._due = max(self._due + n / rate, now - 0.25)
                 ahead = self._due - now
             landscape = (
-                slow
-                or paused_now
-                or now >= self._next_landscape
-                or (ahead > 0 and ahead > 1.5 * self._landscape_cost)
+                slow or paused_now or now >= self._next_landscape or (ahead > 0 and ahead > 1.5 * self._landscape_cost)
             )
             if slow or paused_now or kind == "cycle" or now - self._last_publish >= 1.0 / PUBLISH_HZ or landscape:
                 self._publish(landscape=landscape, state=PAUSED if paused_now else None)

@@ -1,0 +1,324 @@
+"""The controller: owns the engine thread and turns the window's requests into commands.
+
+API (what the window, tests and later tools such as a recorder or presets use)::
+
+    c = Controller(config)          # nothing runs until reset()/start()
+    c.reset()                       # a fresh run, prepared in the background and paused at cycle 0
+    c.start(); c.pause(); c.toggle()
+    c.step_weight(); c.step_layer()
+    c.set_speed(5)                  # weights per second; None = full speed
+    c.apply_config(c.config.replace(model="twoconv"))   # restarts with the new settings
+    c.latest()                      # the newest Snapshot (pull it on a timer; never per event)
+    c.shutdown()                    # stop and join every engine thread (closeEvent calls it)
+
+One :class:`~rso_gui.runner.Runner` runs per :class:`EngineThread`. A reset or a change of settings asks
+the old runner to stop and starts a new one at once; the old thread ends by itself within one chunk of
+work and is joined when it does (or at :meth:`Controller.shutdown`), so the window never waits for it.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from rso_engine.config import RunConfig
+
+from .runner import (
+    ERROR,
+    FINISHED,
+    PAUSE,
+    PLAY,
+    PREPARING,
+    STEP_LAYER,
+    STEP_WEIGHT,
+    STOPPED,
+    RunInfo,
+    Runner,
+    Snapshot,
+)
+
+#: every EngineThread ever made, so tests can fail when one is left running
+_ALL_THREADS: weakref.WeakSet[EngineThread] = weakref.WeakSet()
+
+#: the GUI's default run: small and quick on the bundled sample, so the demo moves at once
+DEFAULT_CONFIG = RunConfig(model="oneconv", dataset="mnist-sample", batch_size=64, cycles=10, seed=0)
+
+
+def running_threads() -> list[EngineThread]:
+    """Engine threads that are still running (anywhere in the process)."""
+    out = []
+    for t in list(_ALL_THREADS):
+        try:
+            if t.isRunning():
+                out.append(t)
+        except RuntimeError:  # the C++ object is gone: it had finished
+            pass
+    return out
+
+
+class EngineThread(QThread):
+    """A QThread whose body is :meth:`Runner.run`; the runner's callbacks become queued signals."""
+
+    stateChanged = Signal(str)
+    errorOccurred = Signal(str)
+    ready = Signal(object)
+
+    def __init__(self, runner: Runner, parent: QObject | None = None):
+        super().__init__(parent)
+        self.runner = runner
+        runner.on_state = self.stateChanged.emit
+        runner.on_error = self.errorOccurred.emit
+        runner.on_ready = self.ready.emit
+        self.setObjectName("rso-engine")
+        _ALL_THREADS.add(self)
+
+    def run(self) -> None:  # the worker thread
+        self.runner.run()
+
+
+class Controller(QObject):
+    """Runs RSO (and the SGD baseline) in a background thread on command; see the module docstring."""
+
+    stateChanged = Signal(str)  # preparing, paused, running, finished, error, stopped
+    errorOccurred = Signal(str)  # a message for people
+    runReady = Signal(object)  # RunInfo of a new run, once its trainers are built
+    configChanged = Signal(object)  # RunConfig
+
+    def __init__(
+        self,
+        config: RunConfig | None = None,
+        *,
+        sgd: bool = True,
+        speed: float | None = None,
+        dataset=None,
+        landscape: str = "1d",
+        digit: int = 0,
+        features: bool = True,
+        parent: QObject | None = None,
+    ):
+        super().__init__(parent)
+        self._config = (config or DEFAULT_CONFIG).validated()
+        self._sgd = sgd
+        self._speed = speed
+        self._dataset = dataset  # a fixed Dataset (tests, benchmarks) instead of loading config.dataset
+        self._view = {"landscape": landscape, "digit": int(digit), "features": bool(features)}
+        self._thread: EngineThread | None = None
+        self._retired: list[EngineThread] = []
+        self._state = STOPPED
+        self._error: str | None = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def config(self) -> RunConfig:
+        """The settings of the current run."""
+        return self._config
+
+    @property
+    def sgd_enabled(self) -> bool:
+        return self._sgd
+
+    @property
+    def speed(self) -> float | None:
+        """Weights per second, or None for full speed."""
+        return self._speed
+
+    @property
+    def runner(self) -> Runner | None:
+        return self._thread.runner if self._thread is not None else None
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def error(self) -> str | None:
+        return self._error
+
+    @property
+    def info(self) -> RunInfo | None:
+        r = self.runner
+        return r.info if r is not None else None
+
+    @property
+    def playing(self) -> bool:
+        """True when the engine is asked to run (playing, or running a layer step)."""
+        r = self.runner
+        return r is not None and r.mode in (PLAY, STEP_LAYER) and self._state not in (ERROR, FINISHED, STOPPED)
+
+    def latest(self) -> Snapshot | None:
+        r = self.runner
+        return r.latest if r is not None else None
+
+    def view_options(self) -> dict:
+        return dict(self._view)
+
+    # ------------------------------------------------------------------ commands
+    def reset(self, config: RunConfig | None = None, autoplay: bool = False) -> None:
+        """Stop the current run (without waiting for it) and prepare a new one, paused unless ``autoplay``."""
+        if config is not None:
+            config = config.validated()
+            changed = config != self._config
+            self._config = config
+            if changed:
+                self.configChanged.emit(config)
+        self._retire()
+        self._error = None
+        runner = Runner(
+            self._config,
+            sgd=self._sgd,
+            dataset=self._dataset,
+            rate=self._speed,
+            autoplay=autoplay,
+            **self._view,
+        )
+        thread = EngineThread(runner, self)
+        thread.stateChanged.connect(self._on_state)
+        thread.errorOccurred.connect(self._on_error)
+        thread.ready.connect(self._on_ready)
+        thread.finished.connect(self._reap)
+        self._thread = thread
+        self._set_state(PREPARING)
+        thread.start()
+
+    def apply_config(self, config: RunConfig) -> None:
+        """Use new settings: restart the run with them, still playing if it was."""
+        self.reset(config, autoplay=self.playing)
+
+    def set_sgd_enabled(self, enabled: bool) -> None:
+        if enabled != self._sgd:
+            self._sgd = enabled
+            self.reset(autoplay=self.playing)
+
+    def start(self) -> None:
+        """Play. A run that is over (finished, failed or not started) is replaced by a fresh one."""
+        r = self.runner
+        if r is None or self._state in (ERROR, STOPPED, FINISHED) or r.stopping:
+            self.reset(autoplay=True)
+            return
+        r.play()
+        self._set_state(PREPARING if self._state == PREPARING else "running")
+
+    def pause(self) -> None:
+        r = self.runner
+        if r is not None:
+            r.pause()
+
+    def toggle(self) -> None:
+        """Space: play when paused, pause when playing."""
+        if self.playing:
+            self.pause()
+        else:
+            self.start()
+
+    def _steppable(self) -> Runner | None:
+        r = self.runner
+        if r is None or self._state in (ERROR, STOPPED):
+            self.reset()
+            r = self.runner
+        if self._state == FINISHED:
+            return None
+        return r
+
+    def step_weight(self) -> None:
+        """Try exactly one more weight, then pause (from playing: after the chunk in progress)."""
+        r = self._steppable()
+        if r is not None:
+            r.step_weight()
+
+    def step_layer(self) -> None:
+        """Run to the end of the layer being swept, then pause."""
+        r = self._steppable()
+        if r is not None:
+            r.step_layer()
+
+    def set_speed(self, rate: float | None) -> None:
+        self._speed = None if rate is None or rate <= 0 else float(rate)
+        r = self.runner
+        if r is not None:
+            r.set_rate(self._speed)
+
+    def set_view_options(self, **options) -> None:
+        """landscape ("1d", "2d-weights", "2d-directions"), digit (test image index), features (bool)."""
+        self._view.update(options)
+        r = self.runner
+        if r is not None:
+            r.set_view(**options)
+
+    def shutdown(self, timeout_ms: int = 20_000) -> bool:
+        """Stop every engine thread and wait for them; True when all ended in time."""
+        self._retire()
+        ok = True
+        for t in list(self._retired):
+            ok = t.wait(timeout_ms) and ok
+        self._reap()
+        self._set_state(STOPPED)
+        return ok
+
+    def wait_retired(self, timeout_ms: int = 20_000) -> bool:
+        """Wait for threads of earlier runs to end (tests)."""
+        ok = True
+        for t in list(self._retired):
+            ok = t.wait(timeout_ms) and ok
+        self._reap()
+        return ok
+
+    # ------------------------------------------------------------------ internals
+    def _retire(self) -> None:
+        t = self._thread
+        self._thread = None
+        if t is None:
+            return
+        for sig in (t.stateChanged, t.errorOccurred, t.ready):
+            try:
+                sig.disconnect()
+            except (RuntimeError, TypeError):
+                pass
+        t.runner.stop()
+        if t.isRunning():
+            self._retired.append(t)
+        else:
+            t.wait()
+
+    def _reap(self) -> None:
+        keep = []
+        for t in self._retired:
+            if t.isFinished() or not t.isRunning():
+                t.wait()
+                t.deleteLater()
+            else:
+                keep.append(t)
+        self._retired = keep
+
+    def _on_state(self, state: str) -> None:
+        if self.sender() is not self._thread:  # a late signal of a retired run
+            return
+        self._set_state(state)
+
+    def _on_ready(self, info: RunInfo) -> None:
+        if self.sender() is self._thread:
+            self.runReady.emit(info)
+
+    def _on_error(self, message: str) -> None:
+        if self.sender() is not self._thread:
+            return
+        self._error = message
+        self._set_state(ERROR)
+        self.errorOccurred.emit(message)
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self.stateChanged.emit(state)
+
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "Controller",
+    "EngineThread",
+    "PAUSE",
+    "PLAY",
+    "STEP_LAYER",
+    "STEP_WEIGHT",
+    "running_threads",
+]

@@ -1,0 +1,98 @@
+"""What every panel shares: a title bar with optional tools, a body, theming, and content checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from ..runner import RunInfo, Snapshot
+from ..theme import Theme, make_theme
+
+
+class Panel(QFrame):
+    """A titled panel. Subclasses fill ``self.body`` and implement the three hooks below."""
+
+    title = "panel"
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("panel")
+        self.theme: Theme = make_theme()
+        self.info: RunInfo | None = None
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 4, 6, 6)
+        outer.setSpacing(4)
+        head = QHBoxLayout()
+        head.setSpacing(8)
+        self.title_label = QLabel(self.title)
+        self.title_label.setObjectName("panelTitle")
+        head.addWidget(self.title_label)
+        head.addStretch(1)
+        self.tools = head
+        outer.addLayout(head)
+        self.body = QVBoxLayout()
+        self.body.setSpacing(4)
+        outer.addLayout(self.body, 1)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(280, 200)
+
+    # hooks -----------------------------------------------------------------------------------------
+    def set_info(self, info: RunInfo) -> None:
+        """A new run is ready: rebuild what depends on the model."""
+        self.info = info
+
+    def update_view(self, snap: Snapshot) -> None:
+        """Draw the newest snapshot (called by the window's timer, at most once per frame)."""
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        f = theme.font(1.1, bold=True)
+        self.title_label.setFont(f)
+
+    # helpers ---------------------------------------------------------------------------------------
+    def style_plot(self, plot: pg.PlotItem) -> None:
+        """Axis pens, tick fonts and label colours of a PlotItem from the theme."""
+        t = self.theme
+        for name in ("left", "bottom", "right", "top"):
+            ax = plot.getAxis(name)
+            ax.setPen(t.pen("muted", 1))
+            ax.setTextPen(t.pen("foreground", 1))
+            ax.setStyle(tickFont=t.font(0.9), tickTextOffset=4)
+            if ax.label is not None:
+                ax.label.setFont(t.font(0.95))
+        plot.showGrid(x=True, y=True, alpha=0.25)
+
+    def label_html(self, text: str, color: str) -> str:
+        return f'<span style="color:{color}">{text}</span>'
+
+
+def image_has_content(img: QImage, min_colors: int = 3) -> bool:
+    """True when an image holds more than a flat background (used by the render test and benchmarks)."""
+    img = img.convertToFormat(QImage.Format.Format_RGB32)
+    w, h = img.width(), img.height()
+    if w == 0 or h == 0:
+        return False
+    ptr = img.constBits()
+    arr = np.frombuffer(ptr, np.uint32, count=img.bytesPerLine() // 4 * h).reshape(h, -1)[:, :w]
+    return len(np.unique(arr[:: max(1, h // 200), :: max(1, w // 200)])) >= min_colors
+
+
+def make_view_box(lock_aspect: bool = True, invert_y: bool = True) -> pg.ViewBox:
+    vb = pg.ViewBox(lockAspect=lock_aspect, invertY=invert_y, enableMouse=False, enableMenu=False)
+    vb.setDefaultPadding(0.02)
+    return vb
+
+
+def rect_item(theme: Theme) -> pg.QtWidgets.QGraphicsRectItem:
+    item = pg.QtWidgets.QGraphicsRectItem(0, 0, 1, 1)
+    item.setPen(theme.pen("highlight", max(3.0, theme.line)))
+    item.setBrush(pg.mkBrush(None))
+    item.setZValue(10)
+    item.setVisible(False)
+    return item
+
+
+__all__ = ["Panel", "Qt", "image_has_content", "make_view_box", "rect_item"]

@@ -1,0 +1,166 @@
+"""Panel 4: RSO against SGD — test accuracy and test loss of both, on the same model, data and seed.
+
+The x-axis is switchable: cycles (RSO) and epochs (SGD); weight updates (RSO tries one scalar per
+update, an SGD step updates every parameter); forward-pass samples (images pushed through the network,
+the fair compute axis: RSO does three per weight and image); training time in seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel
+
+from rso_engine.events import Evaluated
+
+from ..runner import Snapshot
+from ..theme import Theme
+from .base import Panel
+
+X_AXES = (
+    ("cycle", "cycles / epochs"),
+    ("weight_updates", "weight updates"),
+    ("forward_samples", "forward-pass samples"),
+    ("seconds", "training time (s)"),
+)
+LOG_BY_DEFAULT = {"weight_updates", "forward_samples"}
+
+
+class ComparePanel(Panel):
+    title = "RSO vs SGD"
+    axisChanged = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.axis_box = QComboBox()
+        for key, text in X_AXES:
+            self.axis_box.addItem(text, key)
+        self.axis_box.setToolTip("x-axis (X cycles through them)")
+        self.axis_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.log_box = QCheckBox("log x")
+        self.log_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.tools.addWidget(QLabel("x:"))
+        self.tools.addWidget(self.axis_box)
+        self.tools.addWidget(self.log_box)
+        self.axis_box.currentIndexChanged.connect(self._axis_changed)
+        self.log_box.toggled.connect(lambda _on: self._redraw())
+
+        self.summary = QLabel("–")
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.body.addWidget(self.summary)
+        self.plots = pg.GraphicsLayoutWidget()
+        self.body.addWidget(self.plots, 1)
+        self.acc = self.plots.addPlot(row=0, col=0)
+        self.loss = self.plots.addPlot(row=1, col=0)
+        self.loss.setXLink(self.acc)
+        self.acc.setLabel("left", "test accuracy (%)")
+        self.loss.setLabel("left", "test loss")
+        for p in (self.acc, self.loss):
+            p.setMenuEnabled(False)
+            p.setMouseEnabled(False, False)
+            p.hideButtons()
+        self.legend = self.acc.addLegend(offset=(-10, -10))
+        self.curves = {}
+        for algo in ("rso", "sgd"):
+            a = self.acc.plot(name=algo.upper(), skipFiniteCheck=True)
+            lo = self.loss.plot(skipFiniteCheck=True)
+            self.curves[algo] = (a, lo)
+        self._hist: dict[str, tuple[Evaluated, ...]] = {"rso": (), "sgd": ()}
+        self._has = False
+        self._set_log_default()
+
+    # ------------------------------------------------------------------------------------------ options
+    @property
+    def x_axis(self) -> str:
+        return self.axis_box.currentData()
+
+    def set_x_axis(self, key: str) -> None:
+        i = self.axis_box.findData(key)
+        if i >= 0:
+            self.axis_box.setCurrentIndex(i)
+
+    def next_x_axis(self) -> None:
+        self.axis_box.setCurrentIndex((self.axis_box.currentIndex() + 1) % self.axis_box.count())
+
+    def _axis_changed(self, _i: int) -> None:
+        self._set_log_default()
+        self._redraw()
+        self.axisChanged.emit(self.x_axis)
+
+    def _set_log_default(self) -> None:
+        self.log_box.blockSignals(True)
+        self.log_box.setChecked(self.x_axis in LOG_BY_DEFAULT)
+        self.log_box.blockSignals(False)
+
+    def apply_theme(self, theme: Theme) -> None:
+        super().apply_theme(theme)
+        self.plots.setBackground(theme.background)
+        for p in (self.acc, self.loss):
+            self.style_plot(p)
+        sym = theme.marker * 0.8
+        for algo, color, symbol in (("rso", theme.rso, "o"), ("sgd", theme.sgd, "s")):
+            pen = theme.pen(color)
+            for c in self.curves[algo]:
+                c.setPen(pen)
+                c.setSymbol(symbol)
+                c.setSymbolSize(sym)
+                c.setSymbolBrush(pg.mkBrush(color))
+                c.setSymbolPen(theme.pen(color, 1))
+        self.legend.setLabelTextColor(theme.foreground)
+        self.legend.setLabelTextSize(f"{theme.font_pt:.0f}pt")
+        self.legend.setBrush(pg.mkBrush(theme.background))
+        self.legend.setPen(theme.pen("border", 1))
+        self.summary.setFont(theme.font(1.0))
+        self._redraw()
+
+    def has_content(self) -> bool:
+        return self._has
+
+    # ------------------------------------------------------------------------------------------ drawing
+    def update_view(self, snap: Snapshot) -> None:
+        hist = {"rso": snap.rso_history, "sgd": snap.sgd_history}
+        if {k: len(v) for k, v in hist.items()} != {k: len(v) for k, v in self._hist.items()} or any(
+            a and b and a[-1] is not b[-1] for a, b in ((hist[k], self._hist[k]) for k in hist)
+        ):
+            self._hist = hist
+            self._redraw()
+
+    def _redraw(self) -> None:
+        key = self.x_axis
+        log = self.log_box.isChecked()
+        label = dict(X_AXES)[key]
+        self.loss.setLabel("bottom", label + (" (log)" if log else ""))
+        for p in (self.acc, self.loss):
+            p.setLogMode(x=log, y=False)
+        t = self.theme
+        parts = []
+        for algo in ("rso", "sgd"):
+            rows = self._hist[algo]
+            a_curve, l_curve = self.curves[algo]
+            if not rows:
+                a_curve.setData([], [])
+                l_curve.setData([], [])
+                continue
+            x = np.array([getattr(r, key) for r in rows], dtype=float)
+            acc = np.array([100 * r.test_accuracy for r in rows])
+            loss = np.array([r.test_loss for r in rows])
+            if log:
+                keep = x > 0
+                x, acc, loss = x[keep], acc[keep], loss[keep]
+            a_curve.setData(x, acc)
+            l_curve.setData(x, loss)
+            last = rows[-1]
+            unit = "cycle" if algo == "rso" else "epoch"
+            color = t.rso if algo == "rso" else t.sgd
+            parts.append(
+                self.label_html(
+                    f"<b>{algo.upper()}</b> {100 * last.test_accuracy:.1f}% · loss {last.test_loss:.3f} "
+                    f"({unit} {last.cycle})",
+                    color,
+                )
+            )
+            self._has = True
+        self.summary.setText("  ·  ".join(parts) if parts else "–")
+        for p in (self.acc, self.loss):
+            p.enableAutoRange()

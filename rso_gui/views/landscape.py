@@ -1,0 +1,205 @@
+"""Panel 1: the loss landscape along the weight RSO just decided, with its three candidates.
+
+1-D: the mini-batch loss (mean cross-entropy over the weight's own batch) as the weight is swept over
+about ±3σ_d around its value, all other weights as they are; markers at w − Δ, w and w + Δ (their
+losses as the engine computed them) and a ring around the one kept. 2-D: the loss over this weight and
+the next one in the sweep (RSO moves along the axes), or over two filter-normalised random directions
+(Li et al. 2018), as an image with the current point marked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtWidgets import QComboBox, QLabel, QStackedWidget
+
+from rso_engine.events import MINUS, PLUS, STAY
+
+from ..runner import CURVE_POINTS, Snapshot
+from ..theme import Theme
+from .base import Panel
+
+MODES = (
+    ("1d", "1-D: along this weight"),
+    ("2d-weights", "2-D: this weight × the next"),
+    ("2d-directions", "2-D: random directions (Li et al.)"),
+)
+
+
+class LandscapePanel(Panel):
+    title = "Loss landscape along the current weight"
+    modeChanged = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.mode_box = QComboBox()
+        for key, text in MODES:
+            self.mode_box.addItem(text, key)
+        self.mode_box.setToolTip("What the landscape shows (D cycles through the modes)")
+        self.mode_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.mode_box.currentIndexChanged.connect(lambda i: self.modeChanged.emit(self.mode_box.itemData(i)))
+        self.tools.addWidget(self.mode_box)
+
+        self.heading = QLabel("–")
+        self.heading.setTextFormat(Qt.TextFormat.RichText)
+        self.body.addWidget(self.heading)
+        self.stack = QStackedWidget()
+        self.body.addWidget(self.stack, 1)
+        self.readout = QLabel("")
+        self.readout.setTextFormat(Qt.TextFormat.RichText)
+        self.readout.setWordWrap(True)
+        self.body.addWidget(self.readout)
+
+        # 1-D
+        self.plot1 = pg.PlotWidget()
+        self.plot1.setMenuEnabled(False)
+        self.plot1.setMouseEnabled(False, False)
+        self.plot1.hideButtons()
+        p = self.plot1.getPlotItem()
+        p.setLabel("bottom", "weight value")
+        p.setLabel("left", "mini-batch loss")
+        n = CURVE_POINTS + 8
+        self._x = np.zeros(n)
+        self._y = np.zeros(n)
+        self.curve = pg.PlotDataItem(skipFiniteCheck=True)
+        self.now_line = pg.InfiniteLine(angle=90, movable=False)
+        self.marks = pg.ScatterPlotItem()
+        self.kept = pg.ScatterPlotItem()
+        for item in (self.now_line, self.curve, self.marks, self.kept):
+            p.addItem(item)
+        self.stack.addWidget(self.plot1)
+
+        # 2-D
+        self.plot2 = pg.PlotWidget()
+        self.plot2.setMenuEnabled(False)
+        self.plot2.setMouseEnabled(False, False)
+        self.plot2.hideButtons()
+        self.image = pg.ImageItem()
+        self.point = pg.ScatterPlotItem()
+        q = self.plot2.getPlotItem()
+        q.addItem(self.image)
+        q.addItem(self.point)
+        self.colorbar = pg.ColorBarItem(interactive=False, width=14)
+        self.colorbar.setImageItem(self.image, insert_in=q)
+        self.stack.addWidget(self.plot2)
+        self._has = False
+
+    def set_mode(self, key: str) -> None:
+        i = self.mode_box.findData(key)
+        if i >= 0 and i != self.mode_box.currentIndex():
+            self.mode_box.setCurrentIndex(i)
+
+    def apply_theme(self, theme: Theme) -> None:
+        super().apply_theme(theme)
+        for w in (self.plot1, self.plot2):
+            w.setBackground(theme.background)
+            self.style_plot(w.getPlotItem())
+        self.curve.setPen(theme.pen("foreground"))
+        self.now_line.setPen(theme.pen("muted", max(1.0, theme.line / 2)))
+        self.image.setColorMap(theme.loss_cmap())
+        self.colorbar.setColorMap(theme.loss_cmap())
+        self.heading.setFont(theme.font(1.0))
+        self.readout.setFont(theme.font(1.0))
+
+    def has_content(self) -> bool:
+        return self._has
+
+    # ------------------------------------------------------------------------------------------ drawing
+    def update_view(self, snap: Snapshot) -> None:
+        if snap.curve is not None:
+            self.stack.setCurrentWidget(self.plot1)
+            self._draw_curve(snap)
+            self._has = True
+        elif snap.slice2d is not None:
+            self.stack.setCurrentWidget(self.plot2)
+            self._draw_slice(snap)
+            self._has = True
+        elif snap.extra.get("landscape_error"):
+            self.readout.setText(self.label_html(f"landscape: {snap.extra['landscape_error']}", self.theme.error))
+
+    def _draw_curve(self, snap: Snapshot) -> None:
+        t = self.theme
+        cv = snap.curve
+        c = cv.curve
+        B = max(c.batch_size, 1)
+        n = len(c.offsets)
+        if n > len(self._x):
+            self._x = np.zeros(n)
+            self._y = np.zeros(n)
+        self._x[:n] = c.center + c.offsets
+        self._y[:n] = c.losses / B
+        self.curve.setData(self._x[:n], self._y[:n])
+        self.now_line.setPos(c.center)
+        ev = cv.event
+        where = f"{c.param}[{', '.join(map(str, c.index))}]"
+        if ev is None:
+            self.marks.setData(
+                [c.center], [c.loss_at(0.0) / B], size=t.marker, brush=t.color("stay"), pen=t.pen("foreground", 1.5)
+            )
+            self.kept.setData([], [])
+            self.heading.setText(f"<b>{where}</b> — next to be tried · σ = {cv.sigma:.4g}")
+            self.readout.setText(
+                f"w = {c.center:+.4f} · loss on the first {B} training images (the batch is drawn when it is tried)"
+            )
+            return
+        xs = [ev.old - ev.delta, cv.stay_value, ev.old + ev.delta]
+        ys = [ev.loss_minus / B, ev.loss_stay / B, ev.loss_plus / B]
+        colors = [t.color("minus"), t.color("stay"), t.color("plus")]
+        self.marks.setData(xs, ys, size=t.marker, brush=colors, pen=t.pen("foreground", 1.5))
+        k = {MINUS: 0, STAY: 1, PLUS: 2}[ev.choice]
+        self.kept.setData(
+            [xs[k]], [ys[k]], size=t.marker * 2.0, brush=pg.mkBrush(None), pen=t.pen("highlight", max(3, t.line))
+        )
+        names = ["w−Δ", "w", "w+Δ"]
+        keys = ["minus", "stay", "plus"]
+        parts = []
+        for i in range(3):
+            txt = f"{names[i]} {ys[i]:.4f}"
+            if i == k:
+                txt = f"<b><u>{txt}</u></b>"
+            parts.append(self.label_html(txt, getattr(t, keys[i])))
+        verdict = {PLUS: "kept w+Δ", STAY: "kept w (no change)", MINUS: "kept w−Δ"}[ev.choice]
+        exact = "" if cv.exact else " · curve drawn on the weights a few steps later"
+        self.heading.setText(
+            f"<b>{where}</b> · cycle {ev.cycle} · step {ev.step:,} · σ = {cv.sigma:.4g} · Δ = {ev.delta:+.4g}"
+        )
+        self.readout.setText(
+            f"loss (mean over {B} images): {' · '.join(parts)} → <b>{verdict}</b> · "
+            f"w {ev.old:+.4f} → {ev.new:+.4f}{exact}"
+        )
+
+    def _draw_slice(self, snap: Snapshot) -> None:
+        t = self.theme
+        sv = snap.slice2d
+        s = sv.slice
+        B = max(s.batch_size, 1)
+        img = (s.losses / B).T.astype(np.float32)  # rows: b, columns: a
+        lo, hi = float(np.nanmin(img)), float(np.nanmax(img))
+        if not hi > lo:
+            hi = lo + 1e-6
+        self.image.setImage(img, levels=(lo, hi), autoLevels=False)
+        a, b = s.a_offsets, s.b_offsets
+        da = (a[-1] - a[0]) / max(len(a) - 1, 1)
+        db = (b[-1] - b[0]) / max(len(b) - 1, 1)
+        self.image.setRect(QRectF(a[0] - da / 2, b[0] - db / 2, a[-1] - a[0] + da, b[-1] - b[0] + db))
+        self.colorbar.setLevels((lo, hi))
+        xs, ys, brushes, sizes = [0.0], [0.0], [t.color("highlight")], [t.marker]
+        if sv.before is not None and sv.before != (0.0, 0.0):
+            xs.append(sv.before[0])
+            ys.append(sv.before[1])
+            brushes.append(pg.mkBrush(None))
+            sizes.append(t.marker)
+        self.point.setData(xs, ys, size=sizes, brush=brushes, pen=t.pen("highlight", max(2.5, t.line * 0.75)))
+        p = self.plot2.getPlotItem()
+        if s.kind == "weights":
+            p.setLabel("bottom", f"{s.a_label} − current")
+            p.setLabel("left", f"{s.b_label} − current")
+            self.heading.setText(f"<b>{s.a_label}</b> × <b>{s.b_label}</b> (the next weight in the sweep)")
+            moved = "" if sv.before is None else " · hollow: before the last decision"
+            self.readout.setText(f"mean loss on {B} images, range {lo:.4f} … {hi:.4f} · filled: now{moved}")
+        else:
+            p.setLabel("bottom", "α · direction 1")
+            p.setLabel("left", "β · direction 2")
+            self.heading.setText("<b>W + α·d₁ + β·d₂</b>, d filter-normalised random directions (Li et al. 2018)")
+            self.readout.setText(f"mean loss on {B} images, range {lo:.4f} … {hi:.4f} · marker: current weights")

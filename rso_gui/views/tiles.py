@@ -1,0 +1,78 @@
+"""Laying weight tensors out as 2-D images of tiles, with the pixel of every weight known.
+
+A conv weight (out, in, k, k) becomes a grid of k×k tiles, one column per output filter and one row per
+input channel (a single input channel wraps the filters into a near-square grid). A dense weight whose
+input is a flattened (C, H, W) activation becomes one H×W tile per (output neuron, channel); other
+dense weights a plain matrix (inputs down, outputs across); 1-D tensors (biases, BN γ/β) one row.
+Tiles are separated by a one-pixel NaN gap, which an ImageItem draws transparent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class TileLayout:
+    """Where each element of a tensor of ``shape`` goes in a 2-D image (see the module docstring)."""
+
+    def __init__(self, shape: tuple[int, ...], spatial: tuple[int, ...] | None = None):
+        self.shape = tuple(int(s) for s in shape)
+        size = math.prod(self.shape)
+        if len(self.shape) == 4:
+            o, c, h, w = self.shape
+        elif len(self.shape) == 2 and spatial is not None and len(spatial) == 3:
+            o = self.shape[0]
+            c, h, w = spatial
+            if c * h * w != self.shape[1]:
+                c, h, w = self.shape[1], 1, 1
+        elif len(self.shape) == 2:
+            o, c, h, w = self.shape[0], self.shape[1], 1, 1
+        else:
+            o, c, h, w = size, 1, 1, 1
+        self.tile_shape = (h, w)
+        flat = np.arange(size)
+        oi, ci, hi, wi = np.unravel_index(flat, (o, c, h, w))
+        gap = 1 if h * w > 1 else 0
+        if c == 1 and o > 1 and h * w > 1:
+            cols = max(1, math.ceil(math.sqrt(o * 2.0 * h / w)))  # about twice as wide as tall
+            cols = min(cols, o)
+            grid_r, grid_c = oi // cols, oi % cols
+            n_rows, n_cols = -(-o // cols), cols
+        elif h * w == 1 and len(self.shape) == 2:
+            grid_r, grid_c = ci, oi  # plain matrix: inputs down, outputs across
+            n_rows, n_cols = c, o
+        else:
+            grid_r, grid_c = ci, oi
+            n_rows, n_cols = c, o
+        self.grid = (n_rows, n_cols)
+        self.rows = (grid_r * (h + gap) + hi).astype(np.int64)
+        self.cols = (grid_c * (w + gap) + wi).astype(np.int64)
+        self.height = n_rows * (h + gap) - gap
+        self.width = n_cols * (w + gap) - gap
+        self._buf = np.full((self.height, self.width), np.nan, np.float32)
+
+    def image(self, tensor: np.ndarray) -> np.ndarray:
+        """The tensor as a (height, width) float32 image; NaN between tiles. Reuses one buffer."""
+        self._buf[self.rows, self.cols] = np.asarray(tensor, dtype=np.float32).reshape(-1)
+        return self._buf
+
+    def pixel(self, index: tuple[int, ...]) -> tuple[int, int]:
+        """(row, column) of the element at ``index``."""
+        flat = int(np.ravel_multi_index(tuple(int(i) for i in index), self.shape))
+        return int(self.rows[flat]), int(self.cols[flat])
+
+    def tile_origin(self, index: tuple[int, ...]) -> tuple[int, int]:
+        """(row, column) of the top-left pixel of the tile holding ``index``."""
+        r, c = self.pixel(index)
+        h, w = self.tile_shape
+        gap = 1 if h * w > 1 else 0
+        return r - r % (h + gap), c - c % (w + gap)
+
+    def describe(self) -> str:
+        n_rows, n_cols = self.grid
+        h, w = self.tile_shape
+        if h * w == 1:
+            return f"{self.height}×{self.width}"
+        return f"{n_rows}×{n_cols} tiles of {h}×{w}"
