@@ -28,7 +28,7 @@ MODES = (
 
 
 class LandscapePanel(Panel):
-    title = "Loss landscape along the current weight"
+    title = "Loss landscape"
     modeChanged = Signal(str)
 
     def __init__(self, parent=None):
@@ -59,6 +59,8 @@ class LandscapePanel(Panel):
         p = self.plot1.getPlotItem()
         p.setLabel("bottom", "weight value")
         p.setLabel("left", "mini-batch loss")
+        for name in ("left", "bottom"):
+            p.getAxis(name).enableAutoSIPrefix(False)
         n = CURVE_POINTS + 8
         self._x = np.zeros(n)
         self._y = np.zeros(n)

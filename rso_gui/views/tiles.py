@@ -36,8 +36,7 @@ class TileLayout:
         oi, ci, hi, wi = np.unravel_index(flat, (o, c, h, w))
         gap = 1 if h * w > 1 else 0
         if c == 1 and o > 1 and h * w > 1:
-            cols = max(1, math.ceil(math.sqrt(o * 2.0 * h / w)))  # about twice as wide as tall
-            cols = min(cols, o)
+            cols = _columns(o)
             grid_r, grid_c = oi // cols, oi % cols
             n_rows, n_cols = -(-o // cols), cols
         elif h * w == 1 and len(self.shape) == 2:
@@ -76,3 +75,13 @@ class TileLayout:
         if h * w == 1:
             return f"{self.height}×{self.width}"
         return f"{n_rows}×{n_cols} tiles of {h}×{w}"
+
+
+def _columns(n: int) -> int:
+    """Columns for n tiles in a grid: a divisor of n near √(2n) (a little wider than tall), else √(2n)."""
+    target = math.sqrt(2.0 * n)
+    divisors = [c for c in range(1, n + 1) if n % c == 0 and c >= math.sqrt(n)]
+    best = min(divisors, key=lambda c: abs(math.log(c / target)))
+    if abs(math.log(best / target)) < math.log(2.5):
+        return best
+    return max(1, min(n, math.ceil(target)))

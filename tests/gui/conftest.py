@@ -1,0 +1,84 @@
+"""Fixtures for the GUI tests: offscreen Qt, throw-away settings, tiny runs, and no leaked threads."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import threading  # noqa: E402
+
+import pytest  # noqa: E402
+
+from rso_engine.config import RunConfig  # noqa: E402
+
+#: a run that is quick with the plain reference evaluator: few images, conv1 (40 weights) swept first
+TINY = RunConfig(
+    model="oneconv",
+    batch_size=16,
+    n_train=256,
+    n_test=64,
+    cycles=2,
+    evaluator="reference",
+    layer_order="input-first",
+    eval_train_samples=128,
+    bn_calibration_samples=128,
+    sgd_batch_size=32,
+)
+
+
+@pytest.fixture
+def tiny() -> RunConfig:
+    return TINY
+
+
+@pytest.fixture(autouse=True)
+def settings_dir(tmp_path, qapp):
+    """Point QSettings at a temporary folder, so no test reads or writes the user's settings."""
+    from PySide6.QtCore import QSettings  # noqa: PLC0415
+
+    path = tmp_path / "settings"
+    path.mkdir()
+    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def no_threads_left():
+    """Fail any test that leaves an engine thread (or another non-daemon thread) running."""
+    from rso_gui.controller import running_threads  # noqa: PLC0415
+
+    before = set(threading.enumerate())
+    yield
+    left = running_threads()
+    for t in left:  # clean up so the next test starts clean, then fail this one
+        t.runner.stop()
+        t.wait(20_000)
+    others = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+    others = [t for t in others if not isinstance(t, threading._DummyThread)]
+    assert not left, f"test left {len(left)} engine thread(s) running"
+    assert not others, f"test left threads running: {others}"
+
+
+@pytest.fixture
+def make_window(qtbot):
+    """make_window(config, **controller options) -> a shown MainWindow; closed (and joined) afterwards."""
+    from rso_gui.controller import Controller  # noqa: PLC0415
+    from rso_gui.window import MainWindow  # noqa: PLC0415
+
+    made = []
+
+    def make(config: RunConfig = TINY, restore: bool = False, **options):
+        controller = Controller(config, **options)
+        w = MainWindow(controller, restore=restore)
+        w.resize(1400, 900)
+        w.show()
+        made.append(w)
+        qtbot.waitUntil(lambda: controller.info is not None and controller.latest() is not None, timeout=30_000)
+        return w
+
+    yield make
+    for w in made:
+        w.close()
