@@ -104,7 +104,7 @@ def save_figure(
 
     The PNG is exactly ``size`` pixels (default: the figure's own size at its dpi).
     """
-    from .experiment import atomic_write_bytes  # noqa: PLC0415
+    from .files import write_atomic  # noqa: PLC0415
 
     path = Path(path)
     fmt = _format_of(path, fmt)
@@ -125,7 +125,7 @@ def save_figure(
         warnings.filterwarnings("ignore", message="constrained_layout not applied", category=UserWarning)
         fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
     data = buf.getvalue()
-    atomic_write_bytes(path, data)
+    write_atomic(path, data)
     return path
 
 

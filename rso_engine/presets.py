@@ -211,7 +211,7 @@ def save_preset(
     are kept. An existing user preset of that name is replaced only with ``overwrite=True``; a
     built-in name is refused unless ``shadow_builtin=True``. The file is written atomically.
     """
-    from .experiment import atomic_write_bytes  # noqa: PLC0415
+    from .files import write_atomic  # noqa: PLC0415
 
     validate_name(name)
     builtin = _files(builtin_presets_dir())
@@ -230,7 +230,7 @@ def save_preset(
         notes["description"] = description
     data = config.replace(notes=notes).to_dict()
     try:
-        atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        write_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     except OSError as exc:
         raise PresetError(f"cannot save preset {name!r} to {path}: {exc.strerror or exc}") from exc
     return path

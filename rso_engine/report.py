@@ -32,7 +32,8 @@ from typing import Any
 from . import __version__
 from .config import RunConfig
 from .events import Evaluated
-from .experiment import atomic_write_bytes, history_rows, make_trainer
+from .experiment import history_rows, make_trainer
+from .files import write_atomic
 from .training import Trainer
 
 _COURSE_ROWS = (  # model, batch, cycles, time (s), test loss, test accuracy
@@ -587,7 +588,7 @@ def write_study(
             files.append(plots.save_figure(fig, out / f"{stem}.{ext}", size=plot_size, dpi=dpi))
 
     csv_path = out / "results.csv"
-    atomic_write_bytes(csv_path, results_csv(result).encode())
+    write_atomic(csv_path, results_csv(result).encode())
     files.append(csv_path)
 
     hist = {
@@ -607,7 +608,7 @@ def write_study(
         ],
     }
     hist_path = out / "histories.json"
-    atomic_write_bytes(hist_path, (json.dumps(hist, indent=1) + "\n").encode())
+    write_atomic(hist_path, (json.dumps(hist, indent=1) + "\n").encode())
     files.append(hist_path)
 
     conf = {
@@ -624,11 +625,11 @@ def write_study(
         ],
     }
     conf_path = out / "config.json"
-    atomic_write_bytes(conf_path, (json.dumps(conf, indent=2) + "\n").encode())
+    write_atomic(conf_path, (json.dumps(conf, indent=2) + "\n").encode())
     files.append(conf_path)
 
     md_path = out / "report.md"
-    atomic_write_bytes(md_path, (report_markdown(result, command, started, backend) + "\n").encode())
+    write_atomic(md_path, (report_markdown(result, command, started, backend) + "\n").encode())
     files.append(md_path)
     return files
 

@@ -242,3 +242,10 @@ def test_a_history_figure_can_have_one_panel(tmp_path):
     assert png_size(png) == (400, 300)
     with pytest.raises(PlotError, match="panels must be some of accuracy, loss"):
         histories_figure(_history(), panels=["weights"])
+
+
+def test_exported_files_get_ordinary_permissions_not_private_temp_file_ones(tmp_path):
+    from rso_engine.files import _umask
+
+    png = save_histories_plot(tmp_path / "h.png", _history(), size=(300, 200))
+    assert png.stat().st_mode & 0o777 == 0o666 & ~_umask()
