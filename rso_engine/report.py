@@ -534,9 +534,16 @@ def report_markdown(result: StudyResult, command: str | None = None, started: st
         "60,000 training / 10,000 test images, 10 rounds of RSO with three full forward passes per weight, no "
         "caching; its reproduction had known flaws: its He init never reached the model and σ_d was "
         "accumulated across layers). They are shown only where it ran the same model, batch size and number "
-        "of cycles; compare accuracies only when the data above are full MNIST.",
+        "of cycles.",
         "",
     ]
+    ds = t0.dataset
+    if (ds.name, ds.n_train, ds.n_test) != ("mnist", 60000, 10000):
+        lines += [
+            f"**These runs used {ds.name} ({ds.n_train:,} training / {ds.n_test:,} test images), not full MNIST: "
+            "the course project's losses and accuracies are a landmark, not a like-for-like comparison.**",
+            "",
+        ]
     if study.equal_budget:
         lines += ["## At equal forward-pass budgets", "", budget_table(runs), ""]
         notes = [r.note for r in runs if r.note]

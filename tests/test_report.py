@@ -99,6 +99,7 @@ def test_the_batch_sweep_writes_a_complete_report_folder(tmp_path):
     assert "| model | batch | time (s) | test loss | test accuracy | course: time (s)" in report
     assert "| OneConv | 8 |" in report and "| OneConv (SGD) | 32 |" in report
     assert "mnist-sample: 128 training images" in report and "![batch-sweep](batch-sweep.png)" in report
+    assert "not full MNIST" in report
 
     hist = json.loads((out / "histories.json").read_text())
     assert [len(r["history"]) for r in hist["runs"]] == [2, 2, 2]
