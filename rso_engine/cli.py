@@ -330,6 +330,8 @@ def _load_data(cfg: RunConfig):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    for path in args.plot or ():  # refuse a bad figure name before training, not after
+        _check_figure_name(path)
     if args.resume:
         trainers, _ = load_checkpoint(args.resume)
         trainer = trainers[0]
@@ -359,7 +361,7 @@ def _write_plots(args: argparse.Namespace, histories, title: str) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .session import load_session, save_session  # noqa: PLC0415
+    from .session import load_session, save_session, session_path  # noqa: PLC0415
 
     for path in args.plot or ():  # refuse a bad figure name before hours of training, not after
         _check_figure_name(path)
@@ -377,7 +379,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         rso = make_trainer(cfg, data)
         sgd = make_trainer(cfg.replace(algorithm="sgd"), data)
     _maybe_save_preset(args, cfg)
-    session_file = args.session or args.resume
+    session_file = session_path(args.session) if args.session else args.resume
 
     def save():
         return save_session(session_file, rso, sgd, extra={"command": "compare"}) if session_file else None
