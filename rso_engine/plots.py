@@ -272,7 +272,7 @@ def batch_sweep_figure(
                 "s--",
                 color=f"C{i}",
                 alpha=0.6,
-                label=f"{model} (course project)",
+                label=f"{model} (course project, full MNIST)",
             )
         ref_t = [r for r in ref if r.get("seconds") is not None]
         if ref_t:
@@ -282,7 +282,7 @@ def batch_sweep_figure(
                 "s--",
                 color=f"C{i}",
                 alpha=0.6,
-                label=f"{model} (course project)",
+                label=f"{model} (course project, full MNIST)",
             )
     for j, r in enumerate(sgd_rows):
         colour = f"C{len(models) + j}"
