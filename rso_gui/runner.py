@@ -323,6 +323,7 @@ class Runner:
         self._next_landscape = 0.0
         self._landscape_cost = 0.0
         self._due = 0.0
+        self._probe = True
 
     # ------------------------------------------------------------------ commands (any thread)
     @property
@@ -468,7 +469,9 @@ class Runner:
             self._set_state(RUNNING)
             rate = self._rate
             slow = mode == STEP_WEIGHT or (mode == PLAY and rate is not None and rate <= SLOW_RATE)
-            if mode == STEP_WEIGHT or slow:
+            if mode == STEP_WEIGHT or slow or self._probe:
+                # a new layer can cost 100× more per weight than the last one: one weight first, so the
+                # trainer's chunk-size estimate adapts before it hands the evaluator a long chunk
                 rso.max_chunk = 1
             elif mode == PLAY and rate is not None:
                 rso.max_chunk = max(1, int(rate / 30))
@@ -476,6 +479,7 @@ class Runner:
                 rso.max_chunk = 4096
             kind, n = self._burst()
             self.bursts += 1
+            self._probe = kind in ("layer", "cycle")
             if kind == "end" or rso.finished:
                 self._finish()
                 continue

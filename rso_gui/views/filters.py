@@ -49,6 +49,7 @@ class FiltersPanel(Panel):
         self._digit: tuple[pg.ImageItem, pg.ViewBox, object] | None = None
         self._map_layouts: dict[tuple[int, ...], TileLayout] = {}
         self._labels: list = []
+        self._shown: dict[str, np.ndarray] = {}
         self._has = False
 
     def set_features(self, on: bool) -> None:
@@ -73,6 +74,7 @@ class FiltersPanel(Panel):
         info = self.info
         self.view.clear()
         self._filters, self._maps, self._digit, self._labels = {}, [], None, []
+        self._shown = {}
         if info is None:
             return
         t = self.theme
@@ -148,7 +150,9 @@ class FiltersPanel(Panel):
             if values is None:
                 continue
             first = img.image is None
-            img.setImage(layout.image(values), levels=(-level, level), autoLevels=False)
+            if first or not np.array_equal(self._shown.get(param), values):  # unchanged while other layers run
+                self._shown[param] = values
+                img.setImage(layout.image(values), levels=(-level, level), autoLevels=False)
             if first:
                 vb.autoRange(padding=0.02)
             if cur is not None and cur[1] == param:

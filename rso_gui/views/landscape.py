@@ -43,6 +43,7 @@ class LandscapePanel(Panel):
 
         self.heading = QLabel("–")
         self.heading.setTextFormat(Qt.TextFormat.RichText)
+        self.heading.setWordWrap(True)
         self.body.addWidget(self.heading)
         self.stack = QStackedWidget()
         self.body.addWidget(self.stack, 1)
@@ -57,19 +58,25 @@ class LandscapePanel(Panel):
         self.plot1.setMouseEnabled(False, False)
         self.plot1.hideButtons()
         p = self.plot1.getPlotItem()
-        p.setLabel("bottom", "weight value")
         p.setLabel("left", "mini-batch loss")
         for name in ("left", "bottom"):
             p.getAxis(name).enableAutoSIPrefix(False)
         n = CURVE_POINTS + 8
         self._x = np.zeros(n)
         self._y = np.zeros(n)
+        p.setLabel("bottom", "change of the weight (w′ − w)")
+        p.disableAutoRange()
         self.curve = pg.PlotDataItem(skipFiniteCheck=True)
-        self.now_line = pg.InfiniteLine(angle=90, movable=False)
-        self.marks = pg.ScatterPlotItem()
+        self.now_line = pg.InfiniteLine(pos=0.0, angle=90, movable=False)
+        self.mark_minus = pg.ScatterPlotItem()
+        self.mark_stay = pg.ScatterPlotItem()
+        self.mark_plus = pg.ScatterPlotItem()
         self.kept = pg.ScatterPlotItem()
-        for item in (self.now_line, self.curve, self.marks, self.kept):
+        for item in (self.now_line, self.curve, self.mark_minus, self.mark_stay, self.mark_plus, self.kept):
             p.addItem(item)
+        self._span: float | None = None
+        self._yrange: tuple[float, float] | None = None
+        self._heading_text = self._readout_text = ""
         self.stack.addWidget(self.plot1)
 
         # 2-D
@@ -98,11 +105,21 @@ class LandscapePanel(Panel):
             w.setBackground(theme.background)
             self.style_plot(w.getPlotItem())
         self.curve.setPen(theme.pen("foreground"))
+        for item, key in ((self.mark_minus, "minus"), (self.mark_stay, "stay"), (self.mark_plus, "plus")):
+            item.setSize(theme.marker)
+            item.setBrush(pg.mkBrush(theme.color(key)))
+            item.setPen(theme.pen("foreground", 1.5))
+        self.kept.setSize(theme.marker * 2.0)
+        self.kept.setBrush(pg.mkBrush(None))
+        self.kept.setPen(theme.pen("highlight", max(3.0, theme.line)))
         self.now_line.setPen(theme.pen("muted", max(1.0, theme.line / 2)))
         self.image.setColorMap(theme.loss_cmap())
         self.colorbar.setColorMap(theme.loss_cmap())
         self.heading.setFont(theme.font(1.0))
         self.readout.setFont(theme.font(1.0))
+        for label in (self.heading, self.readout):
+            label.setFixedHeight(int(label.fontMetrics().lineSpacing() * 2.2))
+        self._heading_text = self._readout_text = ""
 
     def has_content(self) -> bool:
         return self._has
@@ -120,6 +137,18 @@ class LandscapePanel(Panel):
         elif snap.extra.get("landscape_error"):
             self.readout.setText(self.label_html(f"landscape: {snap.extra['landscape_error']}", self.theme.error))
 
+    def _set_ranges(self, span: float, lo: float, hi: float) -> None:
+        """Change the axes only when needed: re-laying out an axis costs more than drawing the curve."""
+        p = self.plot1.getPlotItem()
+        if self._span is None or abs(span - self._span) > 0.01 * self._span:
+            self._span = span
+            p.setXRange(-span, span, padding=0.03)
+        ylo, yhi = self._yrange or (np.inf, -np.inf)
+        if lo < ylo or hi > yhi or (hi - lo) < 0.35 * (yhi - ylo):
+            pad = 0.12 * max(hi - lo, 1e-6 * max(abs(hi), 1.0))
+            self._yrange = (lo - pad, hi + pad)
+            p.setYRange(*self._yrange, padding=0)
+
     def _draw_curve(self, snap: Snapshot) -> None:
         t = self.theme
         cv = snap.curve
@@ -129,30 +158,30 @@ class LandscapePanel(Panel):
         if n > len(self._x):
             self._x = np.zeros(n)
             self._y = np.zeros(n)
-        self._x[:n] = c.center + c.offsets
-        self._y[:n] = c.losses / B
+        self._x[:n] = c.offsets
+        np.divide(c.losses, B, out=self._y[:n])
         self.curve.setData(self._x[:n], self._y[:n])
-        self.now_line.setPos(c.center)
         ev = cv.event
         where = f"{c.param}[{', '.join(map(str, c.index))}]"
+        span = float(np.max(np.abs(c.offsets)))
         if ev is None:
-            self.marks.setData(
-                [c.center], [c.loss_at(0.0) / B], size=t.marker, brush=t.color("stay"), pen=t.pen("foreground", 1.5)
-            )
+            y0 = c.loss_at(0.0) / B
+            for item, x, y in ((self.mark_minus, None, None), (self.mark_stay, 0.0, y0), (self.mark_plus, None, None)):
+                item.setData([] if x is None else [x], [] if y is None else [y])
             self.kept.setData([], [])
-            self.heading.setText(f"<b>{where}</b> — next to be tried · σ = {cv.sigma:.4g}")
-            self.readout.setText(
-                f"w = {c.center:+.4f} · loss on the first {B} training images (the batch is drawn when it is tried)"
+            self._set_ranges(span, float(self._y[:n].min()), float(self._y[:n].max()))
+            self._text(
+                f"<b>{where}</b> = {c.center:+.4f} — next to be tried · σ = {cv.sigma:.4g}",
+                f"loss on the first {B} training images (its own batch is drawn when it is tried)",
             )
             return
-        xs = [ev.old - ev.delta, cv.stay_value, ev.old + ev.delta]
+        xs = [-ev.delta, cv.stay_value - c.center, ev.delta]
         ys = [ev.loss_minus / B, ev.loss_stay / B, ev.loss_plus / B]
-        colors = [t.color("minus"), t.color("stay"), t.color("plus")]
-        self.marks.setData(xs, ys, size=t.marker, brush=colors, pen=t.pen("foreground", 1.5))
+        for item, x, y in zip((self.mark_minus, self.mark_stay, self.mark_plus), xs, ys, strict=True):
+            item.setData([x], [y])
         k = {MINUS: 0, STAY: 1, PLUS: 2}[ev.choice]
-        self.kept.setData(
-            [xs[k]], [ys[k]], size=t.marker * 2.0, brush=pg.mkBrush(None), pen=t.pen("highlight", max(3, t.line))
-        )
+        self.kept.setData([xs[k]], [ys[k]])
+        self._set_ranges(span, min(float(self._y[:n].min()), *ys), max(float(self._y[:n].max()), *ys))
         names = ["w−Δ", "w", "w+Δ"]
         keys = ["minus", "stay", "plus"]
         parts = []
@@ -162,14 +191,20 @@ class LandscapePanel(Panel):
                 txt = f"<b><u>{txt}</u></b>"
             parts.append(self.label_html(txt, getattr(t, keys[i])))
         verdict = {PLUS: "kept w+Δ", STAY: "kept w (no change)", MINUS: "kept w−Δ"}[ev.choice]
-        exact = "" if cv.exact else " · curve drawn on the weights a few steps later"
-        self.heading.setText(
-            f"<b>{where}</b> · cycle {ev.cycle} · step {ev.step:,} · σ = {cv.sigma:.4g} · Δ = {ev.delta:+.4g}"
+        exact = "" if cv.exact else " · curve on the weights a few steps later"
+        self._text(
+            f"<b>{where}</b> = {ev.old:+.4f} · cycle {ev.cycle} · step {ev.step:,} · σ = {cv.sigma:.4g} · "
+            f"Δ = {ev.delta:+.4g}",
+            f"mean loss on {B} images: {' · '.join(parts)} → <b>{verdict}</b>, w = {ev.new:+.4f}{exact}",
         )
-        self.readout.setText(
-            f"loss (mean over {B} images): {' · '.join(parts)} → <b>{verdict}</b> · "
-            f"w {ev.old:+.4f} → {ev.new:+.4f}{exact}"
-        )
+
+    def _text(self, heading: str, readout: str) -> None:
+        if heading != self._heading_text:
+            self._heading_text = heading
+            self.heading.setText(heading)
+        if readout != self._readout_text:
+            self._readout_text = readout
+            self.readout.setText(readout)
 
     def _draw_slice(self, snap: Snapshot) -> None:
         t = self.theme

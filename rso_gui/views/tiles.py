@@ -4,7 +4,9 @@ A conv weight (out, in, k, k) becomes a grid of k×k tiles, one column per outpu
 input channel (a single input channel wraps the filters into a near-square grid). A dense weight whose
 input is a flattened (C, H, W) activation becomes one H×W tile per (output neuron, channel); other
 dense weights a plain matrix (inputs down, outputs across); 1-D tensors (biases, BN γ/β) one row.
-Tiles are separated by a one-pixel NaN gap, which an ImageItem draws transparent.
+Tiles are separated by a one-pixel gap holding 0, which the diverging colour maps draw in the neutral
+(background) colour. (Not NaN: an image with NaN needs an alpha channel, and Qt scales such images several
+times slower, which matters at 30 frames a second.)
 """
 
 from __future__ import annotations
@@ -50,10 +52,12 @@ class TileLayout:
         self.cols = (grid_c * (w + gap) + wi).astype(np.int64)
         self.height = n_rows * (h + gap) - gap
         self.width = n_cols * (w + gap) - gap
-        self._buf = np.full((self.height, self.width), np.nan, np.float32)
+        self._buf = np.zeros((self.height, self.width), np.float32)
+        self.mask = np.zeros((self.height, self.width), bool)  # True where a weight is drawn
+        self.mask[self.rows, self.cols] = True
 
     def image(self, tensor: np.ndarray) -> np.ndarray:
-        """The tensor as a (height, width) float32 image; NaN between tiles. Reuses one buffer."""
+        """The tensor as a (height, width) float32 image; 0 between tiles. Reuses one buffer."""
         self._buf[self.rows, self.cols] = np.asarray(tensor, dtype=np.float32).reshape(-1)
         return self._buf
 

@@ -138,6 +138,9 @@ class WeightPanel(Panel):
         self._param: str | None = None
         self._lut = self.theme.choice_lut()
         self._has = False
+        self._where_text = ""
+        self._rates_shown = None
+        self._trace_shown: np.ndarray | None = None
 
     # ------------------------------------------------------------------------------------------ setup
     def set_info(self, info: RunInfo) -> None:
@@ -171,6 +174,9 @@ class WeightPanel(Panel):
         self.bars_now.setOpts(brush=pg.mkBrush(QColor(theme.rso)), pen=theme.pen("rso", 1))
         self._lut = theme.choice_lut()
         self.where.setFont(theme.font(1.0))
+        self.where.setFixedHeight(int(self.where.fontMetrics().lineSpacing() * 2.2))
+        self._where_text = ""
+        self._rates_shown = None
         for label in (self.heat_label, self.trace_label):
             label.setAttr("color", theme.foreground)
             label.setAttr("size", f"{theme.font_pt * 0.9:.0f}pt")
@@ -194,11 +200,14 @@ class WeightPanel(Panel):
         cyc_pos = snap.steps - (snap.cycle - 1) * snap.weights_per_cycle
         cyc_frac = min(1.0, max(0.0, cyc_pos / max(snap.weights_per_cycle, 1)))
         state = "just tried" if done else "next"
-        self.where.setText(
+        text = (
             f"cycle <b>{snap.cycle}/{info.cycles}</b> · layer <b>{layer}</b> ({k} of {len(sweep)} in the sweep "
             f"{' → '.join(sweep)}) · {state} <b>{param}[{', '.join(map(str, index))}]</b> · "
             f"weight {position + 1:,} of {layer_size:,} in the layer · {100 * cyc_frac:.1f}% of the cycle"
         )
+        if text != self._where_text:
+            self._where_text = text
+            self.where.setText(text)
 
         lay = self._layouts.get(param)
         values = snap.params.get(param)
@@ -218,15 +227,22 @@ class WeightPanel(Panel):
             self.heat_rect.setRect(QRectF(c - pad, r - pad, 1 + 2 * pad, 1 + 2 * pad))
             self.heat_rect.setVisible(True)
 
-        codes = np.where(snap.trace == TRACE_EMPTY, 3, snap.trace.astype(np.int16) + 1)
-        rgb = self._lut[codes][None, :, :]
-        self.trace_img.setImage(rgb, autoLevels=False, levels=(0, 255))
-        self.trace_box.setRange(QRectF(0, 0, rgb.shape[1], 1), padding=0)
+        if self._trace_shown is None or not np.array_equal(self._trace_shown, snap.trace):
+            self._trace_shown = snap.trace
+            codes = np.where(snap.trace == TRACE_EMPTY, 3, snap.trace.astype(np.int16) + 1)
+            rgb = self._lut[codes][None, :, :]
+            first = self.trace_img.image is None
+            self.trace_img.setImage(rgb, autoLevels=False, levels=(0, 255))
+            if first:
+                self.trace_box.setRange(QRectF(0, 0, rgb.shape[1], 1), padding=0)
 
         x = np.arange(len(sweep), dtype=float)
         rows = [snap.layer_stats[n] for n in sweep]
         allr = np.array([100 * s.changed / s.tried if s.tried else 0 for s in rows])
         nowr = np.array([100 * s.changed_sweep / s.tried_sweep if s.tried_sweep else 0 for s in rows])
-        self.bars_all.setOpts(x=x - 0.2, height=allr, width=0.38)
-        self.bars_now.setOpts(x=x + 0.2, height=nowr, width=0.38)
+        shown = (tuple(np.round(allr, 1)), tuple(np.round(nowr, 1)))
+        if shown != self._rates_shown:  # changes slowly: redraw only when a bar visibly moves
+            self._rates_shown = shown
+            self.bars_all.setOpts(x=x - 0.2, height=allr, width=0.38)
+            self.bars_now.setOpts(x=x + 0.2, height=nowr, width=0.38)
         self._has = True

@@ -1,0 +1,172 @@
+"""The GUI's engine loop without Qt: exact pauses, stepping, SGD in step, snapshots, tile layouts."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from rso_engine.events import WeightTried
+from rso_engine.rso import RSOTrainer
+from rso_gui.runner import FINISHED, PAUSE, PAUSED, RUNNING, STOPPED, TRACE_EMPTY, Runner
+from rso_gui.views.tiles import TileLayout
+
+TIMEOUT = 30.0
+
+
+def wait_for(cond, timeout=TIMEOUT):
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.002)
+
+
+@pytest.fixture
+def start():
+    made = []
+
+    def make(config, **kw):
+        r = Runner(config, **kw)
+        t = threading.Thread(target=r.run, name="test-runner")
+        t.start()
+        made.append((r, t))
+        wait_for(lambda: r.state in (PAUSED, RUNNING, "error"))
+        return r
+
+    yield make
+    for r, t in made:
+        r.stop()
+        t.join(TIMEOUT)
+        assert not t.is_alive()
+        assert r.state in (STOPPED, "error")
+
+
+def test_single_steps_match_a_plain_trainer(start, tiny):
+    """Stepping through the runner gives the same weights and decisions as iterating a trainer."""
+    r = start(tiny, sgd=False)
+    for k in range(1, 6):
+        r.step_weight()
+        wait_for(lambda k=k: r.mode == PAUSE and r.latest.steps == k)
+    ref = RSOTrainer(tiny)
+    ref.max_chunk = 1  # so its state after 5 events is the state after 5 weights
+    evs = []
+    gen = ref.events()
+    while len(evs) < 5:
+        ev = next(gen)
+        if isinstance(ev, WeightTried):
+            evs.append(ev)
+    assert r.latest.last == evs[-1]
+    for name, value in ref.model.params_numpy().items():
+        np.testing.assert_array_equal(r.latest.params[name], value)
+    trace = r.latest.trace
+    assert list(trace[-5:]) == [ev.choice for ev in evs] and np.all(trace[:-5] == TRACE_EMPTY)
+
+
+def test_step_requests_accumulate(start, tiny):
+    r = start(tiny, sgd=False)
+    r.step_weight(3)
+    r.step_weight()
+    wait_for(lambda: r.mode == PAUSE and r.latest.steps >= 4)
+    time.sleep(0.05)
+    assert r.weight_events == 4 == r.latest.steps
+
+
+def test_pause_lands_on_an_exact_state_and_play_resumes(start, tiny):
+    r = start(tiny, sgd=False, autoplay=True)
+    wait_for(lambda: r.weight_events > 10)
+    r.pause()
+    wait_for(lambda: r.state == PAUSED)
+    n = r.weight_events
+    assert r.rso.steps == n == r.latest.steps  # no computed-but-unshown weights
+    assert r.latest.curve is not None and r.latest.curve.exact
+    r.play()
+    wait_for(lambda: r.weight_events > n)
+
+
+def test_sgd_keeps_pace_with_rso_and_both_finish(start, tiny):
+    cfg = tiny.replace(train_layers=["conv1"])  # 40 weights per cycle, 2 cycles
+    r = start(cfg, autoplay=True)
+    wait_for(lambda: r.state == FINISHED)
+    snap = r.latest
+    assert snap.finished and snap.steps == 80
+    assert len(snap.rso_history) == len(snap.sgd_history) == 3
+    assert r.sgd.finished and snap.sgd_steps == 2 * r.sgd.steps_per_epoch
+
+
+def test_sgd_fraction_follows_rso(start, tiny):
+    r = start(tiny)
+    r.step_layer()  # conv1: 40 of 7,890 weights per cycle
+    wait_for(lambda: r.mode == PAUSE and r.latest.steps == 40)
+    frac_rso = r.rso.steps / (tiny.cycles * r.rso.weights_per_cycle)
+    frac_sgd = r.sgd.steps / (tiny.cycles * r.sgd.steps_per_epoch)
+    assert frac_sgd >= frac_rso and frac_sgd - frac_rso <= 1 / (tiny.cycles * r.sgd.steps_per_epoch) + 1e-9
+
+
+def test_rate_limit_and_view_options(start, tiny):
+    r = start(tiny, sgd=False, rate=200.0, autoplay=True)
+    wait_for(lambda: r.weight_events >= 3)
+    assert r.rso.max_chunk <= 6  # a limited speed hands the evaluator small chunks
+    r.pause()
+    wait_for(lambda: r.state == PAUSED)
+    seq = r.latest.seq
+    r.set_view(landscape="2d-weights")
+    wait_for(lambda: r.latest.seq > seq and r.latest.slice2d is not None)
+    s = r.latest.slice2d.slice
+    assert s.kind == "weights" and s.losses.shape == (21, 21) and np.all(np.isfinite(s.losses))
+    r.set_view(features=False, digit=3)
+    wait_for(lambda: r.latest.feature_maps == () and r.latest.digit is not None)
+    with pytest.raises(ValueError):
+        r.set_view(landscape="3d")
+    with pytest.raises(KeyError):
+        r.set_view(colour="red")
+
+
+def test_feature_maps_and_info(start, tiny):
+    r = start(tiny.replace(model="twoconv"), sgd=False)
+    snap = r.latest
+    info = r.info
+    assert [name for name, _ in info.plan] == ["conv1", "conv2", "fc"]
+    assert info.filter_params == ("conv1.weight", "conv2.weight")
+    assert info.dense_inputs["fc.weight"] == (16, 7, 7)
+    assert [m.shape for _, m in snap.feature_maps] == [(16, 28, 28), (16, 14, 14)]
+    assert snap.digit.shape == (28, 28) and 0 <= snap.digit_label < 10
+    assert snap.current[:2] == ("conv1", "conv1.weight") and snap.last is None
+    assert snap.curve is not None and snap.curve.event is None  # the weight about to be tried
+
+
+def test_stop_while_loading_returns_promptly(tiny):
+    r = Runner(tiny)
+    r.stop()
+    r.run()  # returns at once: nothing to do
+    assert r.state == STOPPED and r.rso is None
+
+
+def test_errors_are_reported(start, tiny):
+    msgs = []
+    r = start(tiny.replace(batch_size=10_000), on_error=msgs.append)
+    wait_for(lambda: r.state == "error")
+    assert msgs and "batch size" in msgs[0]
+
+
+@pytest.mark.parametrize(
+    "shape, spatial, size",
+    [
+        ((4, 1, 3, 3), None, (3, 15)),  # 4 filters, one input channel: wrapped into a row
+        ((16, 16, 3, 3), None, (63, 63)),  # filters across, input channels down
+        ((10, 784), (4, 14, 14), (59, 149)),  # class templates: 10 × 4 tiles of 14×14
+        ((10, 16), None, (16, 10)),  # a plain matrix, no gaps
+        ((7,), None, (1, 7)),
+    ],
+)
+def test_tile_layout_places_every_weight_once(shape, spatial, size):
+    lay = TileLayout(shape, spatial)
+    assert (lay.height, lay.width) == size
+    values = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    img = lay.image(values)
+    assert np.count_nonzero(lay.mask) == values.size and np.all(img[~lay.mask] == 0)
+    for idx in [tuple(0 for _ in shape), tuple(s - 1 for s in shape), tuple(s // 2 for s in shape)]:
+        r, c = lay.pixel(idx)
+        assert img[r, c] == values[idx]
