@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import numpy as np
 from .backend import Backend
 from .config import RunConfig
 from .events import Evaluated
+from .files import write_atomic
 from .training import Trainer
 
 CHECKPOINT_FORMAT = "rso-checkpoint"
@@ -66,7 +65,7 @@ def save_history(path: str | Path, history: Sequence[Evaluated], config: RunConf
     else:
         doc = {"config": config.to_dict() if config else None, "history": history_rows(history)}
         text = json.dumps(doc, indent=2) + "\n"
-    atomic_write_bytes(path, text.encode())
+    write_atomic(path, text.encode())
     return path
 
 
@@ -86,23 +85,6 @@ def load_history(path: str | Path) -> list[Evaluated]:
             float(row["seconds"]),
         ))
     return out
-
-
-# --------------------------------------------------------------------------- atomic files
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -128,7 +110,7 @@ def save_checkpoint(path: str | Path, trainers: Trainer | Sequence[Trainer], ext
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     path = Path(path)
-    atomic_write_bytes(path, buf.getvalue())
+    write_atomic(path, buf.getvalue())
     return path
 
 

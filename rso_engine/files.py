@@ -1,17 +1,15 @@
-"""Atomic writes of exported files (figures, reports, presets) with ordinary permissions.
+"""Atomic file writes: every file rso saves (checkpoints, sessions, histories, figures, reports, presets).
 
-:func:`rso_engine.experiment.atomic_write_bytes` writes through ``tempfile.mkstemp``, whose files are
-private (mode 0600). That suits checkpoints, but an exported figure or report should be readable like any
-file the user's programs create; :func:`write_atomic` writes atomically and then gives the file the
-mode ``open()`` would have (0666 less the umask).
+The data go to a temporary file beside the target, are flushed to disk, get the permissions ``open()``
+would give a new file (0666 less the umask; ``mkstemp`` alone would leave them private), and are then
+renamed over the target: a crash at any point leaves either the old file or the new one, never half.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
-
-from .experiment import atomic_write_bytes
 
 
 def _umask() -> int:
@@ -25,11 +23,21 @@ def _umask() -> int:
 
 
 def write_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename) with mode 0666 & ~umask."""
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, chmod, rename); return the path."""
     path = Path(path)
-    atomic_write_bytes(path, data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(path, 0o666 & ~_umask())
-    except OSError:  # e.g. a file system without permissions; the content is written all the same
-        pass
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.chmod(tmp, 0o666 & ~_umask())
+        except OSError:  # a file system without permissions: the content is written all the same
+            pass
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path

@@ -94,7 +94,7 @@ def test_a_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("rso_engine.experiment.os.replace", boom)
+    monkeypatch.setattr("rso_engine.files.os.replace", boom)
     t.model.params["fc.weight"][:] = 0
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, t)

@@ -90,7 +90,7 @@ def test_an_interrupted_save_leaves_the_previous_file_intact(tmp_path, monkeypat
     def boom(*args, **kwargs):
         raise KeyboardInterrupt if where == "interrupt" else OSError(28, "No space left on device")
 
-    monkeypatch.setattr(f"rso_engine.experiment.os.{'replace' if where == 'replace' else 'fsync'}", boom)
+    monkeypatch.setattr(f"rso_engine.files.os.{'replace' if where == 'replace' else 'fsync'}", boom)
     with pytest.raises(
         KeyboardInterrupt if where == "interrupt" else SessionError,
         match=None if where == "interrupt" else "No space left on device.*previous file",
