@@ -31,6 +31,18 @@ import time
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 
+def thread_cpu(tid: int | None) -> float:
+    """CPU seconds used so far by the thread with native id ``tid`` (Linux /proc), NaN elsewhere."""
+    if tid is None:
+        return float("nan")
+    try:
+        with open(f"/proc/self/task/{tid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=8.0, help="length of each measurement (default 8)")
@@ -95,11 +107,14 @@ def runner_only(cfg, dataset, seconds, sgd):
         time.sleep(0.001)
     t0 = time.perf_counter()
     s0 = r.rso.steps
+    c0 = thread_cpu(r.thread_id)
     time.sleep(seconds)
-    rate = (r.rso.steps - s0) / (time.perf_counter() - t0)
+    n = r.rso.steps - s0
+    rate = n / (time.perf_counter() - t0)
+    cpu = (thread_cpu(r.thread_id) - c0) / max(n, 1)
     r.stop()
     th.join()
-    return rate
+    return rate, cpu
 
 
 def wait_ms(ms: int) -> None:
@@ -155,13 +170,17 @@ def window_run(app, cfg, dataset, seconds, sgd):
     c.start()
     t0 = time.perf_counter()
     s0 = c.runner.rso.steps
+    e0, g0 = thread_cpu(c.runner.thread_id), time.thread_time()
     w.frame_times.clear()
     drawn0 = w._snap.seq if w._snap is not None else 0
     t_poster = threading.Thread(target=poster, daemon=True)
     t_poster.start()
     wait_ms(int(seconds * 1000))
     elapsed = time.perf_counter() - t0
-    rate = (c.runner.rso.steps - s0) / elapsed
+    n = c.runner.rso.steps - s0
+    rate = n / elapsed
+    engine_cpu = (thread_cpu(c.runner.thread_id) - e0) / max(n, 1)
+    gui_share = (time.thread_time() - g0) / elapsed
     drawn = (w._snap.seq - drawn0) if w._snap is not None else 0
     landscape = c.runner.landscape_seconds
     ticks = list(w.frame_times)
@@ -191,6 +210,8 @@ def window_run(app, cfg, dataset, seconds, sgd):
         "lat_max": max(probe.delays) if probe.delays else float("nan"),
         "pause_max": max(pauses),
         "landscape_share": landscape / elapsed,
+        "engine_cpu": engine_cpu,
+        "gui_share": gui_share,
     }
 
 
@@ -224,23 +245,31 @@ def main(argv=None) -> int:
         w["gap_max"] = max(x["gap_max"] for x in ws)
         w["lat_max"] = max(x["lat_max"] for x in ws)
         w["pause_max"] = max(x["pause_max"] for x in ws)
-        rows.append((ev_name, name, statistics.median(hs), statistics.median(rs), w))
+        r = statistics.median(x[0] for x in rs)
+        w["runner_cpu"] = statistics.median(x[1] for x in rs)
+        rows.append((ev_name, name, statistics.median(hs), r, w))
 
     print()
-    print(f"medians of {args.rounds} alternating rounds (maxima: over all rounds)")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"medians of {args.rounds} alternating rounds (maxima: over all rounds); "
+        f"load average at the end {load:.1f} on {os.cpu_count()} CPUs"
+    )
     print(
         "| evaluator | headless RSO w/s | GUI engine loop, no window: w/s (vs headless) | window at full speed: w/s "
         "(vs headless, vs no window) | new frames/s | repaints/s | frame gap p95 / max (ms) "
-        "| input latency mean / p95 / max (ms) | pause latency max (ms) | landscape share |"
+        "| input latency mean / p95 / max (ms) | pause latency max (ms) | landscape share "
+        "| engine CPU µs/weight: no window / window | GUI thread CPU |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for ev_name, name, h, r, w in rows:
         print(
             f"| {ev_name} ({name}) | {h:,.0f} | {r:,.0f} ({r / h:.0%}) "
             f"| {w['rate']:,.0f} ({w['rate'] / h:.0%}, {w['rate'] / r:.0%}) "
             f"| {w['drawn_fps']:.1f} | {w['ticks_fps']:.1f} | {1e3 * w['gap_p95']:.0f} / {1e3 * w['gap_max']:.0f} "
             f"| {1e3 * w['lat_mean']:.1f} / {1e3 * w['lat_p95']:.1f} / {1e3 * w['lat_max']:.1f} "
-            f"| {1e3 * w['pause_max']:.0f} | {w['landscape_share']:.1%} |"
+            f"| {1e3 * w['pause_max']:.0f} | {w['landscape_share']:.1%} "
+            f"| {1e6 * w['runner_cpu']:.0f} / {1e6 * w['engine_cpu']:.0f} | {w['gui_share']:.0%} |"
         )
     return 0
 

@@ -310,6 +310,7 @@ class Runner:
         # counters, for tests and benchmarks
         self.weight_events = 0
         self.bursts = 0
+        self.thread_id: int | None = None
         self.landscape_seconds = 0.0
         self.publish_seconds = 0.0
         self._seq = 0
@@ -389,6 +390,7 @@ class Runner:
 
     # ------------------------------------------------------------------ the thread body
     def run(self) -> None:
+        self.thread_id = threading.get_native_id()  # for benchmarks that read the thread's CPU time
         try:
             self._set_state(PREPARING)
             if not self._prepare():

@@ -377,7 +377,7 @@ class MainWindow(QMainWindow):
     def _on_state(self, state: str) -> None:
         self._sync_actions()
         if state == PREPARING:
-            self.status["state"].setText(STATE_TEXT[state])
+            self._set_status("state", STATE_TEXT[state])
 
     def _on_error(self, message: str) -> None:
         self.banner_text.setText(f"The engine stopped: {message}")
@@ -388,17 +388,25 @@ class MainWindow(QMainWindow):
         c = self.controller
         state = c.state
         if c.playing:
-            self.act_play.setText("Pause")
+            text = "Pause"
         elif state in (FINISHED, ERROR):
-            self.act_play.setText("Run again")
+            text = "Run again"
         elif c.latest() is not None and c.latest().steps > 0:
-            self.act_play.setText("Resume")
+            text = "Resume"
         else:
-            self.act_play.setText("Start")
+            text = "Start"
+        if self.act_play.text() != text:  # (setting an action's text relays out its buttons)
+            self.act_play.setText(text)
         can_step = state not in (FINISHED,)
-        self.act_step.setEnabled(can_step)
-        self.act_layer.setEnabled(can_step)
-        self.status["state"].setText(STATE_TEXT.get(state, state))
+        if self.act_step.isEnabled() != can_step:
+            self.act_step.setEnabled(can_step)
+            self.act_layer.setEnabled(can_step)
+        self._set_status("state", STATE_TEXT.get(state, state))
+
+    def _set_status(self, key: str, text: str) -> None:
+        label = self.status[key]
+        if label.text() != text:
+            label.setText(text)
 
     # ------------------------------------------------------------------------------------------ frames
     def refresh(self) -> None:
@@ -416,26 +424,28 @@ class MainWindow(QMainWindow):
                     p.update_view(snap)
             self._update_status(snap)
             self._sync_actions()
+        else:
+            for p in self.panels:
+                p.flush_text()
 
     def _update_status(self, snap: Snapshot) -> None:
-        st = self.status
         info = self.controller.info
         self._rates.append((snap.wall, snap.steps))
         while len(self._rates) > 2 and self._rates[-1][0] - self._rates[0][0] > 1.5:
             self._rates.popleft()
         (t0, s0), (t1, s1) = self._rates[0], self._rates[-1]
-        if self.controller.state == RUNNING and t1 > t0 and s1 >= s0:
-            st["speed"].setText(f"{(s1 - s0) / (t1 - t0):,.0f} weights/s")
+        if self.controller.state == RUNNING and t1 - t0 > 0.3 and s1 >= s0:
+            self._set_status("speed", f"{(s1 - s0) / (t1 - t0):,.0f} weights/s")
         elif self.controller.state != RUNNING:
-            st["speed"].setText("– weights/s")
+            self._set_status("speed", "– weights/s")
         cycles = info.cycles if info else snap.cycle
-        st["cycle"].setText(f"cycle {snap.cycle}/{cycles} · {snap.steps:,} weights")
+        self._set_status("cycle", f"cycle {snap.cycle}/{cycles} · {snap.steps:,} weights")
         acc = []
         if snap.rso_history:
             acc.append(f"RSO {100 * snap.rso_history[-1].test_accuracy:.1f}%")
         if snap.sgd_history:
             acc.append(f"SGD {100 * snap.sgd_history[-1].test_accuracy:.1f}%")
-        st["accuracy"].setText("accuracy: " + " · ".join(acc) if acc else "–")
+        self._set_status("accuracy", "accuracy: " + " · ".join(acc) if acc else "–")
 
     def panel_images(self) -> dict[str, object]:
         """Each panel grabbed to a QImage (for tests, screenshots, a later recorder)."""

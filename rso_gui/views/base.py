@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -10,6 +12,8 @@ from PySide6.QtWidgets import QFrame, QGraphicsItem, QHBoxLayout, QLabel, QSizeP
 
 from ..runner import RunInfo, Snapshot
 from ..theme import Theme, make_theme
+
+TEXT_INTERVAL = 0.08  # s: the fastest rate at which panels change their text
 
 
 class Panel(QFrame):
@@ -38,6 +42,8 @@ class Panel(QFrame):
         outer.addLayout(self.body, 1)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(280, 200)
+        self._pending: dict[QLabel, str] = {}
+        self._last_text = 0.0
 
     # hooks -----------------------------------------------------------------------------------------
     def set_info(self, info: RunInfo) -> None:
@@ -51,6 +57,25 @@ class Panel(QFrame):
         self.theme = theme
         f = theme.font(1.1, bold=True)
         self.title_label.setFont(f)
+
+    # text ------------------------------------------------------------------------------------------
+    def set_text(self, label: QLabel, text: str) -> None:
+        """Show ``text`` in ``label`` soon: at full speed text changes at most every TEXT_INTERVAL seconds
+        (laying out rich text costs more than drawing a curve, and nobody reads 30 numbers a second)."""
+        self._pending[label] = text
+
+    def flush_text(self, force: bool = False) -> None:
+        """Apply pending texts if due (the window calls this on every frame; ``force`` for a still state)."""
+        if not self._pending:
+            return
+        now = time.perf_counter()
+        if not force and now - self._last_text < TEXT_INTERVAL:
+            return
+        for label, text in self._pending.items():
+            if label.text() != text:
+                label.setText(text)
+        self._pending.clear()
+        self._last_text = now
 
     # helpers ---------------------------------------------------------------------------------------
     def style_plot(self, plot: pg.PlotItem) -> None:

@@ -161,6 +161,7 @@ class ComparePanel(Panel):
                 )
             )
             self._has = True
-        self.summary.setText("  ·  ".join(parts) if parts else "–")
+        self.set_text(self.summary, "  ·  ".join(parts) if parts else "–")
+        self.flush_text(force=True)
         for p in (self.acc, self.loss):
             p.enableAutoRange()

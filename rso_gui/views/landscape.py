@@ -76,7 +76,6 @@ class LandscapePanel(Panel):
             p.addItem(item)
         self._span: float | None = None
         self._yrange: tuple[float, float] | None = None
-        self._heading_text = self._readout_text = ""
         self.stack.addWidget(self.plot1)
 
         # 2-D
@@ -119,7 +118,6 @@ class LandscapePanel(Panel):
         self.readout.setFont(theme.font(1.0))
         for label in (self.heading, self.readout):
             label.setFixedHeight(int(label.fontMetrics().lineSpacing() * 2.2))
-        self._heading_text = self._readout_text = ""
 
     def has_content(self) -> bool:
         return self._has
@@ -135,7 +133,10 @@ class LandscapePanel(Panel):
             self._draw_slice(snap)
             self._has = True
         elif snap.extra.get("landscape_error"):
-            self.readout.setText(self.label_html(f"landscape: {snap.extra['landscape_error']}", self.theme.error))
+            self.set_text(
+                self.readout, self.label_html(f"landscape: {snap.extra['landscape_error']}", self.theme.error)
+            )
+        self.flush_text(force=snap.state != "running")
 
     def _set_ranges(self, span: float, lo: float, hi: float) -> None:
         """Change the axes only when needed: re-laying out an axis costs more than drawing the curve."""
@@ -199,12 +200,8 @@ class LandscapePanel(Panel):
         )
 
     def _text(self, heading: str, readout: str) -> None:
-        if heading != self._heading_text:
-            self._heading_text = heading
-            self.heading.setText(heading)
-        if readout != self._readout_text:
-            self._readout_text = readout
-            self.readout.setText(readout)
+        self.set_text(self.heading, heading)
+        self.set_text(self.readout, readout)
 
     def _draw_slice(self, snap: Snapshot) -> None:
         t = self.theme
@@ -232,11 +229,13 @@ class LandscapePanel(Panel):
         if s.kind == "weights":
             p.setLabel("bottom", f"{s.a_label} − current")
             p.setLabel("left", f"{s.b_label} − current")
-            self.heading.setText(f"<b>{s.a_label}</b> × <b>{s.b_label}</b> (the next weight in the sweep)")
+            self.set_text(self.heading, f"<b>{s.a_label}</b> × <b>{s.b_label}</b> (the next weight in the sweep)")
             moved = "" if sv.before is None else " · hollow: before the last decision"
-            self.readout.setText(f"mean loss on {B} images, range {lo:.4f} … {hi:.4f} · filled: now{moved}")
+            self.set_text(self.readout, f"mean loss on {B} images, range {lo:.4f} … {hi:.4f} · filled: now{moved}")
         else:
             p.setLabel("bottom", "α · direction 1")
             p.setLabel("left", "β · direction 2")
-            self.heading.setText("<b>W + α·d₁ + β·d₂</b>, d filter-normalised random directions (Li et al. 2018)")
-            self.readout.setText(f"mean loss on {B} images, range {lo:.4f} … {hi:.4f} · marker: current weights")
+            self.set_text(
+                self.heading, "<b>W + α·d₁ + β·d₂</b>, d filter-normalised random directions (Li et al. 2018)"
+            )
+            self.set_text(self.readout, f"mean loss on {B} images, range {lo:.4f} … {hi:.4f} · marker: current weights")

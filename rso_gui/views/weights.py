@@ -138,7 +138,6 @@ class WeightPanel(Panel):
         self._param: str | None = None
         self._lut = self.theme.choice_lut()
         self._has = False
-        self._where_text = ""
         self._rates_shown = None
         self._trace_shown: np.ndarray | None = None
 
@@ -175,7 +174,6 @@ class WeightPanel(Panel):
         self._lut = theme.choice_lut()
         self.where.setFont(theme.font(1.0))
         self.where.setFixedHeight(int(self.where.fontMetrics().lineSpacing() * 2.2))
-        self._where_text = ""
         self._rates_shown = None
         for label in (self.heat_label, self.trace_label):
             label.setAttr("color", theme.foreground)
@@ -205,9 +203,7 @@ class WeightPanel(Panel):
             f"{' → '.join(sweep)}) · {state} <b>{param}[{', '.join(map(str, index))}]</b> · "
             f"weight {position + 1:,} of {layer_size:,} in the layer · {100 * cyc_frac:.1f}% of the cycle"
         )
-        if text != self._where_text:
-            self._where_text = text
-            self.where.setText(text)
+        self.set_text(self.where, text)
 
         lay = self._layouts.get(param)
         values = snap.params.get(param)
@@ -245,4 +241,5 @@ class WeightPanel(Panel):
             self._rates_shown = shown
             self.bars_all.setOpts(x=x - 0.2, height=allr, width=0.38)
             self.bars_now.setOpts(x=x + 0.2, height=nowr, width=0.38)
+        self.flush_text(force=snap.state != "running")
         self._has = True
