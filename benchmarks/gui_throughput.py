@@ -29,6 +29,9 @@ import threading
 import time
 
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+# the same BLAS threads as `rso-gui` uses (one core left for the GUI), for every measurement alike
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, str(max(1, (os.cpu_count() or 2) - 1)))
 
 
 def thread_cpu(tid: int | None) -> float:
@@ -172,7 +175,7 @@ def window_run(app, cfg, dataset, seconds, sgd):
     s0 = c.runner.rso.steps
     e0, g0 = thread_cpu(c.runner.thread_id), time.thread_time()
     w.frame_times.clear()
-    drawn0 = w._snap.seq if w._snap is not None else 0
+    drawn0 = w.frames_drawn
     t_poster = threading.Thread(target=poster, daemon=True)
     t_poster.start()
     wait_ms(int(seconds * 1000))
@@ -181,7 +184,7 @@ def window_run(app, cfg, dataset, seconds, sgd):
     rate = n / elapsed
     engine_cpu = (thread_cpu(c.runner.thread_id) - e0) / max(n, 1)
     gui_share = (time.thread_time() - g0) / elapsed
-    drawn = (w._snap.seq - drawn0) if w._snap is not None else 0
+    drawn = w.frames_drawn - drawn0
     landscape = c.runner.landscape_seconds
     ticks = list(w.frame_times)
     stop.set()

@@ -12,6 +12,10 @@ import sys
 
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
+from ._compat import leave_a_core_for_the_gui  # noqa: E402
+
+leave_a_core_for_the_gui()  # before NumPy is imported
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from rso_engine.data import DATASET_NAMES  # noqa: PLC0415

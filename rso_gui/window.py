@@ -31,13 +31,18 @@ from PySide6.QtWidgets import (
 from rso_engine.config import RunConfig
 
 from .controller import DEFAULT_CONFIG, Controller
-from .runner import ERROR, FINISHED, LANDSCAPE_MODES, PREPARING, RUNNING, RunInfo, Snapshot
+from .runner import ERROR, FINISHED, LANDSCAPE_MODES, PREPARING, RUNNING, SLOW_RATE, RunInfo, Snapshot
 from .settings import open_settings, read_bool, read_config, read_speed, write_config, write_speed
 from .theme import THEMES, Theme, apply_app_theme, make_theme
 from .views import ComparePanel, ControlsPanel, FiltersPanel, LandscapePanel, WeightPanel
 from .views.controls import speed_text
 
 FPS = 30
+#: at full speed the views may use at most this share of one core (measured on the GUI thread); above it,
+#: new snapshots are drawn less often (but at least MIN_FPS times a second). The engine shares the GIL
+#: with the GUI thread, so every millisecond spent drawing is one the engine may wait for.
+FRAME_CPU_BUDGET = 0.2
+MIN_FPS = 6
 STATE_TEXT = {
     "preparing": "preparing…",
     "paused": "paused",
@@ -77,6 +82,9 @@ class MainWindow(QMainWindow):
         self._snap: Snapshot | None = None
         self._rates: deque[tuple[float, int]] = deque(maxlen=90)
         self.frame_times: deque[float] = deque(maxlen=600)  # perf_counter() of each timer tick
+        self.frames_drawn = 0  # snapshots drawn so far
+        self._cpu_marks: deque[tuple[float, float]] = deque(maxlen=2 * FPS)  # (wall, GUI thread CPU) per tick
+        self._last_draw = 0.0
         self._zoomed: QWidget | None = None
 
         self._build_panels()
@@ -413,8 +421,16 @@ class MainWindow(QMainWindow):
         """One frame: draw the newest snapshot if there is one (the timer calls this at FPS)."""
         now = time.perf_counter()
         self.frame_times.append(now)
+        self._cpu_marks.append((now, time.thread_time()))
         snap = self.controller.latest()
-        if snap is not None and snap is not self._snap and self.controller.info is not None:
+        if (
+            snap is not None
+            and snap is not self._snap
+            and self.controller.info is not None
+            and self._may_draw(snap, now)
+        ):
+            self._last_draw = now
+            self.frames_drawn += 1
             if any(p.info is not self.controller.info for p in self.panels):
                 for p in self.panels:
                     p.set_info(self.controller.info)
@@ -427,6 +443,16 @@ class MainWindow(QMainWindow):
         else:
             for p in self.panels:
                 p.flush_text()
+
+    def _may_draw(self, snap: Snapshot, now: float) -> bool:
+        """Draw a new snapshot now? Always when still or in slow motion; at speed within the CPU budget."""
+        speed = self.controller.speed
+        if snap.state != RUNNING or (speed is not None and speed <= SLOW_RATE) or len(self._cpu_marks) < 2:
+            return True
+        if now - self._last_draw >= 1.0 / MIN_FPS:
+            return True
+        (t0, c0), (t1, c1) = self._cpu_marks[0], self._cpu_marks[-1]
+        return t1 - t0 <= 0 or (c1 - c0) / (t1 - t0) <= FRAME_CPU_BUDGET
 
     def _update_status(self, snap: Snapshot) -> None:
         info = self.controller.info
