@@ -178,7 +178,8 @@ def test_a_run_finishes_with_rso_and_sgd_curves(make_window, qtbot, tiny):
     assert snap.finished and snap.steps == 80
     assert [e.cycle for e in snap.rso_history] == [0, 1, 2]
     assert [e.cycle for e in snap.sgd_history] == [0, 1, 2]
-    qtbot.waitUntil(lambda: "SGD" in w.compare.summary.text(), timeout=WAIT)
+    qtbot.waitUntil(lambda: w._snap is snap and len(w.compare._hist["sgd"]) == 3, timeout=WAIT)  # drawn
+    assert "SGD" in w.compare.summary.text()
     for key in ("cycle", "weight_updates", "forward_samples", "seconds"):
         w.compare.set_x_axis(key)
         x, y = w.compare.curves["sgd"][0].getData()
