@@ -334,7 +334,11 @@ class MainWindow(QMainWindow):
         for p in self.panels:
             p.apply_theme(self.theme)
         self.controls.apply_theme(self.theme)
-        self.dock.setMinimumWidth(int(self.theme.font_pt * 26))
+        small = self.theme.font(0.8 if self.presentation else 1.0)
+        self.statusBar().setFont(small)
+        for label in self.status.values():
+            label.setFont(small)
+        self.dock.setMinimumWidth(int(self.theme.font_pt * (18 if self.presentation else 26)))
         if self._snap is not None:
             for p in self.panels:
                 if p.info is not None:

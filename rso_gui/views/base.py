@@ -57,6 +57,18 @@ class Panel(QFrame):
         self.theme = theme
         f = theme.font(1.1, bold=True)
         self.title_label.setFont(f)
+        # the tools in the title bar (mode boxes, check boxes) stay smaller than the content on a projector
+        tool_font = theme.font(0.75 if theme.presentation else 1.0)
+        for i in range(self.tools.count()):
+            w = self.tools.itemAt(i).widget()
+            if w is not None and w is not self.title_label:
+                w.setFont(tool_font)
+
+    def text_lines(self, label: QLabel, lines: float | None = None) -> None:
+        """Give a label a fixed height of ``lines`` lines (3 in presentation mode, else 2), so changing its
+        text never re-lays out the panel."""
+        n = lines if lines is not None else (3.1 if self.theme.presentation else 2.2)
+        label.setFixedHeight(int(label.fontMetrics().lineSpacing() * n))
 
     # text ------------------------------------------------------------------------------------------
     def set_text(self, label: QLabel, text: str) -> None:

@@ -54,18 +54,16 @@ class ComparePanel(Panel):
         self.acc = self.plots.addPlot(row=0, col=0)
         self.loss = self.plots.addPlot(row=1, col=0)
         self.loss.setXLink(self.acc)
-        self.acc.setLabel("left", "test accuracy (%)")
-        self.loss.setLabel("left", "test loss")
+        self.acc.setLabel("left", "accuracy %")
+        self.loss.setLabel("left", "loss")
         for p in (self.acc, self.loss):
             p.setMenuEnabled(False)
             p.setMouseEnabled(False, False)
             p.hideButtons()
-        self.legend = self.acc.addLegend(offset=(-10, -10))
+        # no legend box over the curves: the coloured summary line above the plots is the legend
         self.curves = {}
         for algo in ("rso", "sgd"):
-            a = self.acc.plot(name=algo.upper(), skipFiniteCheck=True)
-            lo = self.loss.plot(skipFiniteCheck=True)
-            self.curves[algo] = (a, lo)
+            self.curves[algo] = (self.acc.plot(skipFiniteCheck=True), self.loss.plot(skipFiniteCheck=True))
         self._hist: dict[str, tuple[Evaluated, ...]] = {"rso": (), "sgd": ()}
         self._has = False
         self._set_log_default()
@@ -107,10 +105,6 @@ class ComparePanel(Panel):
                 c.setSymbolSize(sym)
                 c.setSymbolBrush(pg.mkBrush(color))
                 c.setSymbolPen(theme.pen(color, 1))
-        self.legend.setLabelTextColor(theme.foreground)
-        self.legend.setLabelTextSize(f"{theme.font_pt:.0f}pt")
-        self.legend.setBrush(pg.mkBrush(theme.background))
-        self.legend.setPen(theme.pen("border", 1))
         self.summary.setFont(theme.font(1.0))
         self._redraw()
 
@@ -153,9 +147,10 @@ class ComparePanel(Panel):
             last = rows[-1]
             unit = "cycle" if algo == "rso" else "epoch"
             color = t.rso if algo == "rso" else t.sgd
+            mark = "●" if algo == "rso" else "■"  # the curves' symbols
             parts.append(
                 self.label_html(
-                    f"<b>{algo.upper()}</b> {100 * last.test_accuracy:.1f}% · loss {last.test_loss:.3f} "
+                    f"{mark} <b>{algo.upper()}</b> {100 * last.test_accuracy:.1f}% · loss {last.test_loss:.3f} "
                     f"({unit} {last.cycle})",
                     color,
                 )

@@ -250,7 +250,11 @@ class ControlsPanel(QWidget):
             w.blockSignals(False)
 
     def apply_theme(self, theme: Theme) -> None:
-        self.setFont(theme.font())
+        # the teacher's controls need not be projector-sized: a little smaller than the panels
+        font = theme.font(0.8 if theme.presentation else 1.0)
+        self.setFont(font)
+        for w in self.findChildren(QWidget):
+            w.setFont(font)
 
     # ------------------------------------------------------------------------------------------ events
     def _edited(self, *_args) -> None:

@@ -117,7 +117,7 @@ class LandscapePanel(Panel):
         self.heading.setFont(theme.font(1.0))
         self.readout.setFont(theme.font(1.0))
         for label in (self.heading, self.readout):
-            label.setFixedHeight(int(label.fontMetrics().lineSpacing() * 2.2))
+            self.text_lines(label)
 
     def has_content(self) -> bool:
         return self._has
@@ -144,9 +144,14 @@ class LandscapePanel(Panel):
         if self._span is None or abs(span - self._span) > 0.01 * self._span:
             self._span = span
             p.setXRange(-span, span, padding=0.03)
+        # a weight that barely matters gives a flat curve: show at least 0.2 % of the loss, not float noise
+        least = 2e-3 * max(abs(hi), 1e-3)
+        if hi - lo < least:
+            mid = 0.5 * (hi + lo)
+            lo, hi = mid - least / 2, mid + least / 2
         ylo, yhi = self._yrange or (np.inf, -np.inf)
         if lo < ylo or hi > yhi or (hi - lo) < 0.35 * (yhi - ylo):
-            pad = 0.12 * max(hi - lo, 1e-6 * max(abs(hi), 1.0))
+            pad = 0.12 * (hi - lo)
             self._yrange = (lo - pad, hi + pad)
             p.setYRange(*self._yrange, padding=0)
 

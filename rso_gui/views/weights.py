@@ -173,7 +173,7 @@ class WeightPanel(Panel):
         self.bars_now.setOpts(brush=pg.mkBrush(QColor(theme.rso)), pen=theme.pen("rso", 1))
         self._lut = theme.choice_lut()
         self.where.setFont(theme.font(1.0))
-        self.where.setFixedHeight(int(self.where.fontMetrics().lineSpacing() * 2.2))
+        self.text_lines(self.where)
         self._rates_shown = None
         for label in (self.heat_label, self.trace_label):
             label.setAttr("color", theme.foreground)
