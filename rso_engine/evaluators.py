@@ -144,6 +144,57 @@ def register(name: str, factory: EvaluatorFactory, unavailable: Callable[[Model]
 register("reference", ReferenceEvaluator)
 
 
+# --- the fast exact evaluators (imported lazily: they import this module) --------------------------
+def _layer_cached(model: Model, x_train: Array, y_train: Array) -> Evaluator:
+    from .layer_cached import LayerCachedEvaluator  # noqa: PLC0415
+
+    return LayerCachedEvaluator(model, x_train, y_train)
+
+
+def _incremental(model: Model, x_train: Array, y_train: Array) -> Evaluator:
+    from .incremental import IncrementalEvaluator  # noqa: PLC0415
+
+    return IncrementalEvaluator(model, x_train, y_train)
+
+
+def _incremental_unavailable(model: Model) -> str:
+    from .incremental import incremental_unavailable  # noqa: PLC0415
+
+    return incremental_unavailable(model)
+
+
+def _incremental_numba(model: Model, x_train: Array, y_train: Array) -> Evaluator:
+    from .jit import NumbaIncrementalEvaluator  # noqa: PLC0415
+
+    return NumbaIncrementalEvaluator(model, x_train, y_train)
+
+
+def _incremental_numba_unavailable(model: Model) -> str:
+    from .jit import numba_evaluator_unavailable  # noqa: PLC0415
+
+    return numba_evaluator_unavailable(model)
+
+
+def _incremental_cupy(model: Model, x_train: Array, y_train: Array) -> Evaluator:
+    from .gpu_kernels import CupyIncrementalEvaluator  # noqa: PLC0415
+
+    return CupyIncrementalEvaluator(model, x_train, y_train)
+
+
+def _incremental_cupy_unavailable(model: Model) -> str:
+    from .gpu_kernels import cupy_evaluator_unavailable  # noqa: PLC0415
+
+    return cupy_evaluator_unavailable(model)
+
+
+# "auto" takes the first that can run: the GPU kernels, the CPU JIT, the vectorised NumPy/CuPy one,
+# the authors' layer cache, and the reference last (it always can).
+register("layer-cached", _layer_cached, preference=0)
+register("incremental", _incremental, _incremental_unavailable, preference=0)
+register("incremental-numba", _incremental_numba, _incremental_numba_unavailable, preference=0)
+register("incremental-cupy", _incremental_cupy, _incremental_cupy_unavailable, preference=0)
+
+
 def evaluator_names() -> list[str]:
     return list(_PREFERENCE)
 

@@ -1,0 +1,237 @@
+"""The authors' speed trick as an evaluator, and the cache bookkeeping the fast evaluators share.
+
+:class:`CachingEvaluator` keeps track of which cached activations are still exact. Every parameter has
+a generation number that goes up whenever its value changes; a cache records the generations of the
+parameters it was computed from and is used only while they are unchanged. A shadow copy of the
+parameters catches changes made from outside the evaluator (a loaded checkpoint, an edit in a GUI):
+any difference drops every cache, so a cache can never silently go stale.
+
+Two kinds of inputs are cached:
+
+- *training-set boundaries*: the activation entering layer ``l`` for every training image. It is
+  per-sample (and so can be gathered for any mini-batch) only when no layer before ``l`` normalises
+  with batch statistics, i.e. there is no batch norm before ``l``. It is built lazily, in chunks, and
+  only when it saves work (some searchable layer precedes ``l``) and fits :attr:`STORE_BUDGET`.
+- *shared-batch inputs*: with batch modes "layer" and "cycle" the batch is fixed for a whole sweep,
+  so anything computed on it can be kept, batch norm or not.
+
+:class:`LayerCachedEvaluator` is the authors' own method (the MXNet code of arXiv 2005.05955): while
+layer d is swept the layers before it are frozen, so their output is computed once and each of the
+three trials runs the network from layer d on. Where batch norm precedes d and every weight draws a
+fresh batch, the input of d depends on the batch's statistics; this evaluator then runs the prefix once
+per weight (shared by the three trials) so that it stays exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .evaluators import Evaluator, SweepResult, candidates, choose
+from .layers import BatchNorm2d, Conv2d, Dense
+from .models import Model, cross_entropy
+
+Array = Any
+
+
+class CachingEvaluator(Evaluator):
+    """Base class: parameter generations, external-change detection and training-set boundaries."""
+
+    #: largest training-set activation (bytes) kept as a per-sample cache
+    STORE_BUDGET = 600 << 20
+    #: images per forward pass when building a training-set cache
+    BUILD_CHUNK = 2048
+
+    def __init__(self, model: Model, x_train: Array, y_train: Array):
+        super().__init__(model, x_train, y_train)
+        self.layers = model.layers
+        self.n_layers = len(model.layers)
+        self.n_train = int(y_train.shape[0])
+        self._gen: dict[str, int] = {p: 0 for p in model.params}
+        self._shadow: dict[str, Array] | None = None
+        self._boundaries: dict[tuple[int, str], tuple[tuple[int, ...], Array]] = {}
+        self._layer_index = {layer.name: i for i, layer in enumerate(self.layers)}
+        self._probe_shapes: dict[int, tuple[int, ...]] = {}
+
+    # ------------------------------------------------------------------ bookkeeping
+    def invalidate(self) -> None:
+        for p in self._gen:
+            self._gen[p] += 1
+        self._boundaries.clear()
+        self._shadow = None
+        self.drop_caches()
+
+    def drop_caches(self) -> None:
+        """Subclasses drop their own caches here (called by :meth:`invalidate`)."""
+
+    def check_external_changes(self) -> None:
+        """Invalidate everything if a parameter was changed by someone else since the last sweep."""
+        xp = self.xp
+        params = self.model.params
+        if self._shadow is not None and self._shadow.keys() == params.keys():
+            if all(bool(xp.array_equal(params[p], s)) for p, s in self._shadow.items()):
+                return
+            self.invalidate()
+        self._shadow = {p: xp.array(v, copy=True) for p, v in params.items()}
+
+    def record_sweep(self, param: str, flat: np.ndarray, res: SweepResult) -> None:
+        """After a sweep: bump the parameter's generation if it changed and update the shadow copy."""
+        changed = res.new != res.old
+        if changed.any():
+            self._gen[param] += 1
+        if self._shadow is not None:
+            xp = self.xp
+            self._shadow[param].reshape(-1)[xp.asarray(flat)] = xp.asarray(res.new, dtype=self.model.dtype)
+
+    def deps(self, params) -> tuple[int, ...]:
+        return tuple(self._gen[p] for p in params)
+
+    def params_before(self, l: int) -> list[str]:
+        return [p for layer in self.layers[:l] for p in layer.params]
+
+    def bn_before(self, l: int) -> bool:
+        return any(isinstance(layer, BatchNorm2d) for layer in self.layers[:l])
+
+    def group_start(self, param: str) -> int:
+        """Index of the layer that opens the parameter's group (the conv for a batch norm's γ/β)."""
+        return self._layer_index[self.model.group_of(param).name]
+
+    def layer_index(self, param: str) -> int:
+        return self._layer_index[param.rsplit(".", 1)[0]]
+
+    def to_dev(self, idx: np.ndarray) -> Array:
+        return self.xp.asarray(idx)
+
+    # ------------------------------------------------------------------ boundaries
+    def boundary_shape(self, l: int, n: int) -> tuple[int, ...]:
+        """Shape of the activation entering layer ``l`` for ``n`` images (from a 1-image probe)."""
+        if l not in self._probe_shapes:
+            self._probe_shapes[l] = tuple(self.model.forward(self.x_train[:, :2], train=True, start=0, stop=l).shape)
+        shape = list(self._probe_shapes[l])
+        shape[1 if len(shape) == 4 else 0] = n
+        return tuple(shape)
+
+    def store_worthwhile(self, l: int) -> bool:
+        """A training-set cache of boundary ``l`` is exact, useful and small enough."""
+        if l == 0 or self.bn_before(l):
+            return False
+        if not any(isinstance(layer, (Conv2d, Dense)) for layer in self.layers[:l]):
+            return False  # only reshaping/pooling before l: recomputing on the batch is as cheap
+        size = int(np.prod(self.boundary_shape(l, self.n_train))) * self.model.dtype.itemsize
+        return size <= self.STORE_BUDGET
+
+    def train_boundary(self, l: int, layout: str = "model") -> Array:
+        """The activation entering layer ``l`` for the whole training set (BN-free prefixes only).
+
+        ``layout`` "model" keeps the layer's own layout ((C, N, H, W) or (N, F)); "T" gives
+        (features, N) with features in flatten order, for column access by sample.
+        """
+        key = (l, layout)
+        deps = self.deps(self.params_before(l))
+        hit = self._boundaries.get(key)
+        if hit is not None and hit[0] == deps:
+            return hit[1]
+        self._boundaries.pop(key, None)
+        self.prune_boundaries()
+        xp = self.xp
+        N = self.n_train
+        out = None
+        for s in range(0, N, self.BUILD_CHUNK):
+            e = min(N, s + self.BUILD_CHUNK)
+            a = self.model.forward(self.x_train[:, s:e], train=True, start=0, stop=l)
+            if out is None:
+                if layout == "T":
+                    feat = int(np.prod(a.shape)) // (e - s)
+                    out = xp.empty((feat, N), dtype=a.dtype)
+                else:
+                    shape = list(a.shape)
+                    shape[1 if a.ndim == 4 else 0] = N
+                    out = xp.empty(tuple(shape), dtype=a.dtype)
+            if layout == "T":
+                out[:, s:e] = (a.transpose(0, 2, 3, 1).reshape(-1, e - s) if a.ndim == 4 else a.T)
+            elif a.ndim == 4:
+                out[:, s:e] = a
+            else:
+                out[s:e] = a
+        self._boundaries[key] = (deps, out)
+        return out
+
+    def prune_boundaries(self) -> None:
+        """Drop training-set caches whose prefix parameters have changed (frees their memory)."""
+        for k in list(self._boundaries):
+            if self._boundaries[k][0] != self.deps(self.params_before(k[0])):
+                del self._boundaries[k]
+
+    def boundary_rows(self, l: int, idx: Array, use_store: bool | None = None) -> Array:
+        """The activation entering layer ``l`` for the mini-batch ``idx`` (device indices), exactly as
+        a forward pass of that batch computes it."""
+        if use_store is None:
+            use_store = self.store_worthwhile(l)
+        if use_store:
+            store = self.train_boundary(l)
+            return store[:, idx] if store.ndim == 4 else store[idx]
+        xb = self.x_train[:, idx]
+        return self.model.forward(xb, train=True, start=0, stop=l) if l else xb
+
+
+class LayerCachedEvaluator(CachingEvaluator):
+    """The authors' method: cache the input of the layer being swept, run the network from there.
+
+    Three forward passes from the swept layer per weight. The swept layer's input comes from a
+    training-set cache (no batch norm before it), from the shared batch (batch modes "layer" and
+    "cycle"), or, with batch norm before it and a fresh batch per weight, from one prefix pass per
+    weight shared by the three trials.
+    """
+
+    name = "layer-cached"
+    description = "caches the swept layer's input; three passes from that layer per weight (the authors' method)"
+
+    def __init__(self, model, x_train, y_train):
+        super().__init__(model, x_train, y_train)
+        self._shared: tuple | None = None  # (L, batch indices, deps, xin, yb)
+
+    def drop_caches(self):
+        self._shared = None
+
+    def _shared_input(self, L: int, idx: np.ndarray):
+        deps = self.deps(self.params_before(L))
+        s = self._shared
+        if s is not None and s[0] == L and s[2] == deps and np.array_equal(s[1], idx):
+            return s[3], s[4]
+        d = self.to_dev(idx)
+        xin, yb = self.boundary_rows(L, d), self.y_train[d]
+        self._shared = (L, idx.copy(), deps, xin, yb)
+        return xin, yb
+
+    def sweep(self, param, flat, deltas, batches, stay_factor):
+        self.check_external_changes()
+        model = self.model
+        L = self.group_start(param)
+        use_store = self.store_worthwhile(L)
+        view = model.params[param].reshape(-1)
+        K = len(flat)
+        losses = np.empty((K, 3))
+        choices = np.empty(K, np.int8)
+        old = np.empty(K)
+        new = np.empty(K)
+        shared = len(batches) == 1
+        if shared:
+            xin, yb = self._shared_input(L, batches[0])
+        for k in range(K):
+            if not shared:
+                d = self.to_dev(batches[k])
+                xin, yb = self.boundary_rows(L, d, use_store), self.y_train[d]
+            f = int(flat[k])
+            w = float(view[f])
+            cands = candidates(w, float(deltas[k]), stay_factor, model.dtype)
+            for c in range(3):
+                view[f] = cands[c]
+                losses[k, c] = float(cross_entropy(model.forward(xin, train=True, start=L), yb))
+            choices[k] = choose(*losses[k])
+            value = cands[1 - int(choices[k])]
+            view[f] = value
+            old[k], new[k] = w, float(value)
+        res = SweepResult(losses, choices, old, new)
+        self.record_sweep(param, flat, res)
+        return res
