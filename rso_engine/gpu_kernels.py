@@ -140,13 +140,31 @@ class CupyIncrementalEvaluator(IncrementalEvaluator):
         choices = cupy.empty(K, cupy.int8)
         old = cupy.empty(K, cupy.float64)
         new = cupy.empty(K, cupy.float64)
-        kern((1,), (BLOCK,), (
-            view, np.int64(fin), np.int32(bool(is_bias)), store.hT, store.zT,
-            cupy.ascontiguousarray(store.lab, dtype=cupy.int64), np.int64(C), np.int64(S),
-            cupy.asarray(np.ascontiguousarray(flat, np.int64)), cupy.asarray(np.ascontiguousarray(deltas, np.float64)),
-            rows_d, np.int64(rows_d.shape[0]), np.int64(rows_d.shape[1]), np.int64(K), np.float64(sf),
-            losses, choices, old, new,
-        ))
+        kern(
+            (1,),
+            (BLOCK,),
+            (
+                view,
+                np.int64(fin),
+                np.int32(bool(is_bias)),
+                store.hT,
+                store.zT,
+                cupy.ascontiguousarray(store.lab, dtype=cupy.int64),
+                np.int64(C),
+                np.int64(S),
+                cupy.asarray(np.ascontiguousarray(flat, np.int64)),
+                cupy.asarray(np.ascontiguousarray(deltas, np.float64)),
+                rows_d,
+                np.int64(rows_d.shape[0]),
+                np.int64(rows_d.shape[1]),
+                np.int64(K),
+                np.float64(sf),
+                losses,
+                choices,
+                old,
+                new,
+            ),
+        )
         return SweepResult(cupy.asnumpy(losses), cupy.asnumpy(choices), cupy.asnumpy(old), cupy.asnumpy(new))
 
 

@@ -46,7 +46,6 @@ import numpy as np
 
 from .backend import to_numpy
 from .evaluators import SweepResult, candidates, choose
-from .events import STAY
 from .layer_cached import CachingEvaluator
 from .layers import AvgPool2d, BatchNorm2d, Conv2d, Dense, Flatten, GlobalAvgPool, Layer, MaxPool2d, ReLU
 from .models import Model, cross_entropy
@@ -261,8 +260,7 @@ class IncrementalEvaluator(CachingEvaluator):
     def _shared_state(self, route: Route, idx: np.ndarray, refresh: bool) -> _State:
         st = self._state
         all_deps = self.deps(self.model.params)
-        if (not refresh and st is not None and st.route == route and st.deps == all_deps
-                and np.array_equal(st.idx, idx)):
+        if not refresh and st is not None and st.route == route and st.deps == all_deps and np.array_equal(st.idx, idx):
             return st
         L = route.anchor
         prefix = self.deps(self.params_before(L))
@@ -391,10 +389,21 @@ class IncrementalEvaluator(CachingEvaluator):
         parts = []
         for k in range(K):
             store = self._make_batch_store(batches[k])
-            parts.append(self.dense_kernel(store, view, layer.fin, is_bias, flat[k : k + 1], deltas[k : k + 1],
-                                           np.arange(store.size, dtype=np.int64)[None], sf))
-        return SweepResult(*(np.concatenate([getattr(p, a) for p in parts])
-                             for a in ("losses", "choices", "old", "new")))
+            parts.append(
+                self.dense_kernel(
+                    store,
+                    view,
+                    layer.fin,
+                    is_bias,
+                    flat[k : k + 1],
+                    deltas[k : k + 1],
+                    np.arange(store.size, dtype=np.int64)[None],
+                    sf,
+                )
+            )
+        return SweepResult(
+            *(np.concatenate([getattr(p, a) for p in parts]) for a in ("losses", "choices", "old", "new"))
+        )
 
     def _output_deps(self):
         L = self.n_layers - 1
@@ -424,14 +433,24 @@ class IncrementalEvaluator(CachingEvaluator):
         h = self.boundary_rows(L, d)
         z = self.layers[L].forward(self.model.params, h, True)[0]
         prefix, own = self._output_deps()
-        return DenseStore(xp.ascontiguousarray(h.T), xp.ascontiguousarray(z.T, dtype=xp.float64),
-                          xp.ascontiguousarray(self.y_train[d]), prefix, own)
+        return DenseStore(
+            xp.ascontiguousarray(h.T),
+            xp.ascontiguousarray(z.T, dtype=xp.float64),
+            xp.ascontiguousarray(self.y_train[d]),
+            prefix,
+            own,
+        )
 
     def _batch_output_store(self, idx: np.ndarray) -> DenseStore:
         prefix, own = self._output_deps()
         s = self._batch_store
-        if (s is not None and s.prefix_deps == prefix and s.own_deps == own and s.aux.get("idx") is not None
-                and np.array_equal(s.aux["idx"], idx)):
+        if (
+            s is not None
+            and s.prefix_deps == prefix
+            and s.own_deps == own
+            and s.aux.get("idx") is not None
+            and np.array_equal(s.aux["idx"], idx)
+        ):
             return s
         self._batch_store = None
         s = self._make_batch_store(idx)

@@ -185,10 +185,28 @@ class NumbaIncrementalEvaluator(IncrementalEvaluator):
         choices = np.empty(K, np.int8)
         old = np.empty(K)
         new = np.empty(K)
-        dense_sweep(view, int(fin), bool(is_bias), view.dtype == np.float32, store.hT, store.zT, store.lab,
-                    np.ascontiguousarray(flat, np.int64), np.ascontiguousarray(deltas, np.float64),
-                    np.ascontiguousarray(rows, np.int64), float(sf), aux["sess"], aux["stamp"], aux["R"],
-                    aux["M"], aux["Q"], losses, choices, old, new)
+        dense_sweep(
+            view,
+            int(fin),
+            bool(is_bias),
+            view.dtype == np.float32,
+            store.hT,
+            store.zT,
+            store.lab,
+            np.ascontiguousarray(flat, np.int64),
+            np.ascontiguousarray(deltas, np.float64),
+            np.ascontiguousarray(rows, np.int64),
+            float(sf),
+            aux["sess"],
+            aux["stamp"],
+            aux["R"],
+            aux["M"],
+            aux["Q"],
+            losses,
+            choices,
+            old,
+            new,
+        )
         return SweepResult(losses, choices, old, new)
 
 

@@ -149,7 +149,7 @@ class CachingEvaluator(Evaluator):
                     shape[1 if a.ndim == 4 else 0] = N
                     out = xp.empty(tuple(shape), dtype=a.dtype)
             if layout == "T":
-                out[:, s:e] = (a.transpose(0, 2, 3, 1).reshape(-1, e - s) if a.ndim == 4 else a.T)
+                out[:, s:e] = a.transpose(0, 2, 3, 1).reshape(-1, e - s) if a.ndim == 4 else a.T
             elif a.ndim == 4:
                 out[:, s:e] = a
             else:

@@ -31,8 +31,11 @@ def _numba_missing() -> str:
     return numba_unavailable_reason()
 
 
-CPU_FAST = ["incremental", "layer-cached",
-            pytest.param("incremental-numba", marks=pytest.mark.skipif(bool(_numba_missing()), reason="no numba"))]
+CPU_FAST = [
+    "incremental",
+    "layer-cached",
+    pytest.param("incremental-numba", marks=pytest.mark.skipif(bool(_numba_missing()), reason="no numba")),
+]
 
 
 # --------------------------------------------------------------------------- a direct driver
@@ -43,8 +46,20 @@ def _data(n: int, dtype: str, backend):
     return model.to_input(ds.train_x), xp.asarray(ds.train_y, dtype=xp.int64)
 
 
-def drive(evaluator: str, model_name: str, mode: str, dtype: str = "float64", *, backend=NUMPY, n_train=64,
-          batch=8, per_tensor=24, seed=0, stay_factor=1.0, chunk_seed=None):
+def drive(
+    evaluator: str,
+    model_name: str,
+    mode: str,
+    dtype: str = "float64",
+    *,
+    backend=NUMPY,
+    n_train=64,
+    batch=8,
+    per_tensor=24,
+    seed=0,
+    stay_factor=1.0,
+    chunk_seed=None,
+):
     """Sweep a sample of every tensor, output layer first, like the trainer; return what happened.
 
     For each tensor: ``per_tensor`` weights (its first and last output channel's first weights and a
@@ -64,8 +79,15 @@ def drive(evaluator: str, model_name: str, mode: str, dtype: str = "float64", *,
             shape = model.params[p].shape
             size = int(np.prod(shape))
             per = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-            picks = np.unique(np.concatenate([np.arange(min(per, 6)), size - per + np.arange(min(per, 4)),
-                                              np.linspace(0, size - 1, per_tensor).astype(int)]))
+            picks = np.unique(
+                np.concatenate(
+                    [
+                        np.arange(min(per, 6)),
+                        size - per + np.arange(min(per, 4)),
+                        np.linspace(0, size - 1, per_tensor).astype(int),
+                    ]
+                )
+            )
             picks = picks[picks < size]
             deltas = rng.standard_normal(len(picks)) * model.sigma[p]
             if mode == "weight":
@@ -82,8 +104,11 @@ def drive(evaluator: str, model_name: str, mode: str, dtype: str = "float64", *,
                 out["new"].append(res.new)
                 pos += k
         ev.end_group(group)
-    return ({k: np.concatenate(v) for k, v in out.items()},
-            {k: to_numpy(v).copy() for k, v in model.params.items()}, ev)
+    return (
+        {k: np.concatenate(v) for k, v in out.items()},
+        {k: to_numpy(v).copy() for k, v in model.params.items()},
+        ev,
+    )
 
 
 def assert_same(ref, got, rtol=1e-9):
@@ -151,8 +176,16 @@ def test_float32_agrees_with_the_reference(model_name):
 
 # --------------------------------------------------------------------------- the trainer
 def _trainer(evaluator, **kw):
-    base = dict(model="oneconv", n_train=96, n_test=32, batch_size=8, cycles=1, dtype="float64",
-                eval_train_samples=32, bn_calibration_samples=32)
+    base = dict(
+        model="oneconv",
+        n_train=96,
+        n_test=32,
+        batch_size=8,
+        cycles=1,
+        dtype="float64",
+        eval_train_samples=32,
+        bn_calibration_samples=32,
+    )
     base.update(kw)
     return RSOTrainer(RunConfig(**base), sample(), NUMPY, evaluator=evaluator)
 
@@ -233,6 +266,17 @@ def test_gpu_float64_choices_are_identical(cupy_backend, model_name, mode, evalu
 
 @pytest.mark.gpu
 def test_gpu_auto_picks_the_cuda_path(cupy_backend):
-    t = RSOTrainer(RunConfig(model="oneconv", n_train=64, n_test=16, batch_size=8, cycles=1,
-                             eval_train_samples=16, bn_calibration_samples=16), sample(), cupy_backend)
+    t = RSOTrainer(
+        RunConfig(
+            model="oneconv",
+            n_train=64,
+            n_test=16,
+            batch_size=8,
+            cycles=1,
+            eval_train_samples=16,
+            bn_calibration_samples=16,
+        ),
+        sample(),
+        cupy_backend,
+    )
     assert t.evaluator.name == "incremental-cupy"
