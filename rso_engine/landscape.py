@@ -274,9 +274,7 @@ def weight_grid(
         y0, (da, db) = _affine_pieces(model, li, P, h, [(pa, ia), (pb, ib)])
         dt = y0.dtype.type
         nb = len(bo)
-        flat = _rest_losses(
-            model, li, P, y, len(ao) * nb, lambda k: y0 + dt(ao[k // nb]) * da + dt(bo[k % nb]) * db
-        )
+        flat = _rest_losses(model, li, P, y, len(ao) * nb, lambda k: y0 + dt(ao[k // nb]) * da + dt(bo[k % nb]) * db)
         losses = flat.reshape(len(ao), nb)
     return Slice2D("weights", f"{pa}{list(ia)}", f"{pb}{list(ib)}", ao, bo, losses, int(y.shape[0]))
 

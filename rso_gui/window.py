@@ -42,7 +42,7 @@ FPS = 30
 #: new snapshots are drawn less often (but at least MIN_FPS times a second). The engine shares the GIL
 #: with the GUI thread, so every millisecond spent drawing is one the engine may wait for.
 FRAME_CPU_BUDGET = 0.2
-MIN_FPS = 6
+MIN_FPS = 10
 STATE_TEXT = {
     "preparing": "preparing…",
     "paused": "paused",

@@ -169,10 +169,7 @@ def test_direction_grid_centre_is_current_loss():
     s = L.direction_grid(model, d1, d2, x, y, [-0.5, 0.0, 0.5], [-0.2, 0.0, 0.2])
     assert s.kind == "directions" and s.losses.shape == (3, 3)
     assert s.losses[1, 1] == pytest.approx(float(cross_entropy(model.forward(x), y)), rel=1e-6)
-    moved = {
-        k: model.params[k] + 0.5 * d1[k].astype(np.float32) + 0.2 * d2[k].astype(np.float32)
-        for k in model.params
-    }
+    moved = {k: model.params[k] + 0.5 * d1[k].astype(np.float32) + 0.2 * d2[k].astype(np.float32) for k in model.params}
     assert s.losses[2, 2] == pytest.approx(float(cross_entropy(model.forward(x, P=moved), y)), rel=1e-5)
 
 
