@@ -23,6 +23,10 @@ from rso_engine.rso import RSOTrainer
 
 NUMPY = get_backend("numpy")
 MODELS = ["oneconv", "twoconv", "papernet", "mlp"]
+# the paper net's reference is slow at tiny batches (many small layers): sweep the layers whose changes
+# take different routes (GAP → dense, avg-pool → conv, the first conv) and fewer weights per tensor
+SWEPT_GROUPS = {"papernet": ("fc", "conv6", "conv2", "conv1")}
+PER_TENSOR = {"oneconv": 40, "mlp": 40, "twoconv": 12, "papernet": 6}
 
 
 def _numba_missing() -> str:
@@ -55,10 +59,11 @@ def drive(
     backend=NUMPY,
     n_train=64,
     batch=8,
-    per_tensor=24,
+    per_tensor=None,
     seed=0,
     stay_factor=1.0,
     chunk_seed=None,
+    groups=None,
 ):
     """Sweep a sample of every tensor, output layer first, like the trainer; return what happened.
 
@@ -72,7 +77,12 @@ def drive(
     rng = np.random.default_rng(seed + 7)
     crng = np.random.default_rng(chunk_seed if chunk_seed is not None else seed + 11)
     out = {"choices": [], "losses": [], "new": []}
+    if groups is None:
+        groups = SWEPT_GROUPS.get(model_name)
+    per_tensor = PER_TENSOR.get(model_name, per_tensor) if per_tensor is None else per_tensor
     for group in reversed(model.groups):
+        if groups is not None and group.name not in groups:
+            continue
         shared = rng.permutation(n_train)[None, :batch]
         ev.begin_group(group, group.params)
         for p in group.params:
@@ -141,7 +151,7 @@ def test_float64_choices_are_identical(model_name, mode, evaluator):
 
 @pytest.mark.parametrize("evaluator", CPU_FAST)
 def test_stay_decay_and_larger_batches_are_identical(evaluator):
-    kw = dict(stay_factor=1 - 1e-4, batch=24, seed=3)
+    kw = dict(stay_factor=1 - 1e-4, batch=24, seed=3, groups=("fc", "conv6", "conv1"))
     for model_name in ("papernet", "oneconv"):
         assert_same(reference(model_name, "weight", **kw), drive(evaluator, model_name, "weight", **kw))
 
@@ -161,7 +171,7 @@ def test_results_do_not_depend_on_chunking(evaluator):
 def test_float32_agrees_with_the_reference(model_name):
     """float32 logits round differently when computed incrementally, so a near-tie can flip; ≥ 98% of
     the choices must agree and the losses match to float32 precision."""
-    kw = dict(per_tensor=40)
+    kw = dict(per_tensor=60) if model_name in ("oneconv", "mlp") else {}
     ref = reference(model_name, "weight", "float32", **kw)
     for evaluator in ("incremental", "incremental-numba") if not _numba_missing() else ("incremental",):
         got = drive(evaluator, model_name, "weight", "float32", **kw)
@@ -172,6 +182,19 @@ def test_float32_agrees_with_the_reference(model_name):
         np.testing.assert_allclose(got[0]["losses"][:n], ref[0]["losses"][:n], rtol=2e-5)
         for k, v in ref[1].items():
             np.testing.assert_allclose(got[1][k], v, atol=0.05 * np.abs(v).max())
+
+
+def test_float32_a_whole_run_agrees_with_the_reference():
+    """A full float32 cycle of OneConv: ≥ 99.5% identical choices, weights within float32 noise."""
+    runs = {}
+    for name in ("reference", "incremental-numba" if not _numba_missing() else "incremental"):
+        t = _trainer(name, dtype="float32", n_train=128)
+        runs[name] = (_weights(t), t.model.params_numpy())
+    (ref, rp), (got, gp) = runs.values()
+    assert len(ref) == len(got) == 7890
+    assert np.mean([a[2] == b[2] for a, b in zip(ref, got)]) >= 0.995
+    for k in rp:
+        np.testing.assert_allclose(gp[k], rp[k], atol=0.02 * np.abs(rp[k]).max())
 
 
 # --------------------------------------------------------------------------- the trainer
@@ -209,7 +232,7 @@ def test_auto_picks_the_fastest_exact_path_for_every_model():
 
 
 def test_trainer_runs_match_the_reference_in_every_batch_mode():
-    for mode, layers in (("weight", ["fc", "conv1"]), ("cycle", ["fc", "conv1"]), ("layer", ["conv1"])):
+    for mode, layers in (("weight", ["conv1"]), ("cycle", ["fc", "conv1"]), ("layer", ["conv1"])):
         kw = dict(batch_mode=mode, train_layers=layers, n_train=48)
         ref = _weights(_trainer("reference", **kw))
         for name in ("incremental", "incremental-numba") if not _numba_missing() else ("incremental",):
