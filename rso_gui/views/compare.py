@@ -125,25 +125,40 @@ class ComparePanel(Panel):
         log = self.log_box.isChecked()
         label = dict(X_AXES)[key]
         self.loss.setLabel("bottom", label + (" (log)" if log else ""))
-        for p in (self.acc, self.loss):
-            p.setLogMode(x=log, y=False)
-        t = self.theme
-        parts = []
+        data = {}
         for algo in ("rso", "sgd"):
             rows = self._hist[algo]
-            a_curve, l_curve = self.curves[algo]
-            if not rows:
-                a_curve.setData([], [])
-                l_curve.setData([], [])
-                continue
             x = np.array([getattr(r, key) for r in rows], dtype=float)
             acc = np.array([100 * r.test_accuracy for r in rows])
             loss = np.array([r.test_loss for r in rows])
             if log:
                 keep = x > 0
                 x, acc, loss = x[keep], acc[keep], loss[keep]
-            a_curve.setData(x, acc)
-            l_curve.setData(x, loss)
+            data[algo] = (x, acc, loss)
+
+        def set_data():
+            for algo, (x, acc, loss) in data.items():
+                for curve, y in zip(self.curves[algo], (acc, loss), strict=True):
+                    if len(x):
+                        curve.setData(x, y)
+                        curve.setVisible(True)
+                    else:  # empty or stale data makes pyqtgraph's symbol bounds warn
+                        curve.clear()
+                        curve.setVisible(False)
+
+        # never show x = 0 on a log axis, even for a moment: data first when turning log on, after when off
+        if log:
+            set_data()
+        for p in (self.acc, self.loss):
+            p.setLogMode(x=log, y=False)
+        if not log:
+            set_data()
+        t = self.theme
+        parts = []
+        for algo in ("rso", "sgd"):
+            rows = self._hist[algo]
+            if not rows:
+                continue
             last = rows[-1]
             unit = "cycle" if algo == "rso" else "epoch"
             color = t.rso if algo == "rso" else t.sgd

@@ -74,6 +74,8 @@ class LandscapePanel(Panel):
         self.kept = pg.ScatterPlotItem()
         for item in (self.now_line, self.curve, self.mark_minus, self.mark_stay, self.mark_plus, self.kept):
             p.addItem(item)
+        for item in (self.mark_minus, self.mark_stay, self.mark_plus, self.kept):
+            item.setVisible(False)  # until they have data (empty scatter items make pyqtgraph warn)
         self._span: float | None = None
         self._yrange: tuple[float, float] | None = None
         self.stack.addWidget(self.plot1)
@@ -88,6 +90,7 @@ class LandscapePanel(Panel):
         q = self.plot2.getPlotItem()
         q.addItem(self.image)
         q.addItem(self.point)
+        self.point.setVisible(False)
         self.colorbar = pg.ColorBarItem(interactive=False, width=14)
         self.colorbar.setImageItem(self.image, insert_in=q)
         self.stack.addWidget(self.plot2)
@@ -172,9 +175,10 @@ class LandscapePanel(Panel):
         span = float(np.max(np.abs(c.offsets)))
         if ev is None:
             y0 = c.loss_at(0.0) / B
-            for item, x, y in ((self.mark_minus, None, None), (self.mark_stay, 0.0, y0), (self.mark_plus, None, None)):
-                item.setData([] if x is None else [x], [] if y is None else [y])
-            self.kept.setData([], [])
+            self.mark_stay.setData([0.0], [y0])
+            self.mark_stay.setVisible(True)
+            for item in (self.mark_minus, self.mark_plus, self.kept):  # (empty data makes pyqtgraph warn)
+                item.setVisible(False)
             self._set_ranges(span, float(self._y[:n].min()), float(self._y[:n].max()))
             self._text(
                 f"<b>{where}</b> = {c.center:+.4f} — next to be tried · σ = {cv.sigma:.4g}",
@@ -185,6 +189,8 @@ class LandscapePanel(Panel):
         ys = [ev.loss_minus / B, ev.loss_stay / B, ev.loss_plus / B]
         for item, x, y in zip((self.mark_minus, self.mark_stay, self.mark_plus), xs, ys, strict=True):
             item.setData([x], [y])
+            item.setVisible(True)
+        self.kept.setVisible(True)
         k = {MINUS: 0, STAY: 1, PLUS: 2}[ev.choice]
         self.kept.setData([xs[k]], [ys[k]])
         self._set_ranges(span, min(float(self._y[:n].min()), *ys), max(float(self._y[:n].max()), *ys))
@@ -230,6 +236,7 @@ class LandscapePanel(Panel):
             brushes.append(pg.mkBrush(None))
             sizes.append(t.marker)
         self.point.setData(xs, ys, size=sizes, brush=brushes, pen=t.pen("highlight", max(2.5, t.line * 0.75)))
+        self.point.setVisible(True)
         p = self.plot2.getPlotItem()
         if s.kind == "weights":
             p.setLabel("bottom", f"{s.a_label} − current")
