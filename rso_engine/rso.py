@@ -83,7 +83,7 @@ class RSOTrainer(Trainer):
         self.layer_seconds = 0.0
         self.max_chunk = 4096
         self.chunk_seconds = 0.02
-        self._per_weight = 1e-3  # running estimate of one weight's compute time
+        self._per_weight: dict[str, float] = {}  # running estimate of one weight's compute time, per tensor
         self._last_chunk: tuple[int, np.ndarray] = (0, np.empty((0, 0), np.int64))
         name = evaluator if isinstance(evaluator, str) else (evaluator.name if evaluator else cfg.evaluator)
         self.evaluator: Evaluator = (evaluator if isinstance(evaluator, Evaluator)
@@ -153,8 +153,10 @@ class RSOTrainer(Trainer):
         return batches[0] if len(batches) == 1 else batches[j]
 
     # ------------------------------------------------------------------ the algorithm
-    def _chunk(self, left: int) -> int:
-        k = int(self.chunk_seconds / max(self._per_weight, 1e-9))
+    def _chunk(self, param: str, left: int) -> int:
+        """How many weights to score next: one to measure a tensor not seen yet, then ~chunk_seconds' worth."""
+        per_weight = self._per_weight.get(param)
+        k = 1 if per_weight is None else int(self.chunk_seconds / max(per_weight, 1e-9))
         return max(1, min(k, self.max_chunk, left))
 
     def events(self) -> Iterator[Any]:
@@ -170,7 +172,9 @@ class RSOTrainer(Trainer):
             scale = sigma_scale(cycle, cfg.cycles, cfg.anneal)
             if self.shared_batch is None and cfg.batch_mode != "weight":
                 self.shared_batch = self.stream.take(1)
-            self.evaluator.begin_group(layer.group, layer.params)
+            with watch:  # caches a fast evaluator builds count as training time
+                self.evaluator.begin_group(layer.group, layer.params)
+            self.layer_seconds += watch.last
             offset = sum(self.model.params[p].size for p in layer.params[: pos.param])
             n_layer = self.layer_size(layer)
             while pos.param < len(layer.params):
@@ -180,13 +184,14 @@ class RSOTrainer(Trainer):
                 order = self._order(size)
                 sigma = self.model.sigma[pname] * scale
                 while pos.pos < size:
-                    k = self._chunk(size - pos.pos)
+                    k = self._chunk(pname, size - pos.pos)
                     flat = order[pos.pos : pos.pos + k]
                     with watch:
                         deltas = self.delta_rng.standard_normal(k) * sigma
                         batches = self.shared_batch if self.shared_batch is not None else self.stream.take(k)
                         res = self.evaluator.sweep(pname, flat, deltas, batches, stay_factor)
-                    self._per_weight = 0.7 * self._per_weight + 0.3 * watch.last / k
+                    seen = self._per_weight.get(pname, watch.last / k)
+                    self._per_weight[pname] = 0.7 * seen + 0.3 * watch.last / k
                     self.layer_seconds += watch.last
                     bad = ~np.isfinite(res.losses[:, 1])
                     if bad.any():
@@ -215,7 +220,8 @@ class RSOTrainer(Trainer):
                 offset += size
                 pos.param += 1
                 pos.pos = 0
-            self.evaluator.end_group(layer.group)
+            with watch:
+                self.evaluator.end_group(layer.group)
             yield from self._finish_layer(layer, n_layer, cycle)
 
     def _finish_layer(self, layer: PlannedLayer, n_layer: int, cycle: int) -> list[Any]:
