@@ -154,8 +154,9 @@ class Controller(QObject):
         return dict(self._view)
 
     # ------------------------------------------------------------------ commands
-    def reset(self, config: RunConfig | None = None, autoplay: bool = False) -> None:
-        """Stop the current run (without waiting for it) and prepare a new one, paused unless ``autoplay``."""
+    def reset(self, config: RunConfig | None = None, autoplay: bool = False, session: str | None = None) -> None:
+        """Stop the current run (without waiting for it) and prepare a new one, paused unless ``autoplay``;
+        with ``session`` (a saved session's path) the new run continues that session instead."""
         if config is not None:
             config = config.validated()
             changed = config != self._config
@@ -170,6 +171,7 @@ class Controller(QObject):
             dataset=self._dataset,
             rate=self._speed,
             autoplay=autoplay,
+            session=session,
             **self._view,
         )
         thread = EngineThread(runner, self)
@@ -180,6 +182,11 @@ class Controller(QObject):
         self._thread = thread
         self._set_state(PREPARING)
         thread.start()
+
+    def open_session(self, path: str, config: RunConfig, sgd: bool) -> None:
+        """Continue the saved session at ``path`` (its run ``config``, with an SGD baseline or not), paused."""
+        self._sgd = bool(sgd)
+        self.reset(config, session=str(path))
 
     def apply_config(self, config: RunConfig) -> None:
         """Use new settings: restart the run with them, still playing if it was."""

@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 import traceback
+from concurrent.futures import Future
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -287,8 +288,11 @@ class Runner:
         on_state: Callable[[str], None] | None = None,
         on_error: Callable[[str], None] | None = None,
         on_ready: Callable[[RunInfo], None] | None = None,
+        session: str | None = None,
     ):
         self.config = config.validated()
+        self.session = session  # a saved session (rso_engine.session) to continue instead of a fresh run
+        self._calls: list[tuple[Callable[[], Any], Future]] = []
         self.sgd_enabled = sgd
         self.dataset = dataset
         self._cond = threading.Condition()
@@ -378,6 +382,28 @@ class Runner:
             self._next_landscape = 0.0
             self._cond.notify_all()
 
+    def call_between(self, fn: Callable[[], Any]) -> Future:
+        """Run ``fn()`` on the worker thread between two bursts (the trainers then are exactly at an event
+        boundary, e.g. to save a session); the returned future holds its result or exception."""
+        fut: Future = Future()
+        with self._cond:
+            if self._stop:
+                fut.set_exception(RuntimeError("the run has stopped"))
+                return fut
+            self._calls.append((fn, fut))
+            self._cond.notify_all()
+        return fut
+
+    def _run_calls(self) -> None:
+        with self._cond:
+            calls, self._calls = self._calls, []
+        for fn, fut in calls:
+            if fut.set_running_or_notify_cancel():
+                try:
+                    fut.set_result(fn())
+                except BaseException as exc:  # handed to the caller
+                    fut.set_exception(exc)
+
     def stop(self) -> None:
         """Ask the loop to end; :meth:`run` returns at the next burst boundary."""
         with self._cond:
@@ -407,6 +433,11 @@ class Runner:
             self._set_state(ERROR)
             self.on_error(self.error)
         finally:
+            with self._cond:
+                calls, self._calls = self._calls, []
+            for _, fut in calls:
+                if fut.set_running_or_notify_cancel():
+                    fut.set_exception(RuntimeError("the run has stopped"))
             if self.state != ERROR:
                 self._set_state(STOPPED)
 
@@ -441,15 +472,25 @@ class Runner:
         dataset = self.dataset if self.dataset is not None else self._load_dataset()
         if self._stop or dataset is None:
             return False
-        self.rso = RSOTrainer(cfg, dataset=dataset)
-        if self.sgd_enabled:
-            self.sgd = SGDTrainer(cfg.replace(algorithm="sgd"), dataset=dataset)
+        if self.session is not None:
+            from rso_engine.session import load_session  # noqa: PLC0415
+
+            opened = load_session(self.session, dataset=dataset)
+            self.rso, self.sgd = opened.rso, opened.sgd
+            self.sgd_enabled = self.sgd is not None
+        else:
+            self.rso = RSOTrainer(cfg, dataset=dataset)
+            if self.sgd_enabled:
+                self.sgd = SGDTrainer(cfg.replace(algorithm="sgd"), dataset=dataset)
+        fresh = not self.rso.history  # a restored run continues without a first Evaluated(0)
         self._gen = self.rso.events()
-        next(self._gen)  # Evaluated(0)
+        if fresh:
+            next(self._gen)  # Evaluated(0)
         self._sgd_gen = None
         if self.sgd is not None:
             self._sgd_gen = self.sgd.events()
-            next(self._sgd_gen)
+            if not self.sgd.history:
+                next(self._sgd_gen)
         self.rso.max_chunk = 1
         self.info = build_info(self.rso, self.sgd)
         self._stats = {name: LayerStats() for name, _ in self.info.plan}
@@ -464,6 +505,8 @@ class Runner:
     def _loop(self) -> None:
         rso = self.rso
         while not self._stop:
+            if self._calls:
+                self._run_calls()
             mode = self._mode
             if rso.finished or mode == PAUSE:
                 self._idle(FINISHED if rso.finished else PAUSED, mode)
@@ -521,7 +564,7 @@ class Runner:
             self._view_dirty = False
             self._publish(landscape=True, state=state)
         with self._cond:
-            if not self._stop and self._mode == mode and not self._view_dirty:
+            if not self._stop and self._mode == mode and not self._view_dirty and not self._calls:
                 self._cond.wait(0.5)
 
     def _burst(self) -> tuple[str, int]:

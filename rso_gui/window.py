@@ -34,6 +34,7 @@ from .controller import DEFAULT_CONFIG, Controller
 from .runner import ERROR, FINISHED, LANDSCAPE_MODES, PREPARING, RUNNING, SLOW_RATE, RunInfo, Snapshot
 from .settings import open_settings, read_bool, read_config, read_speed, write_config, write_speed
 from .theme import THEMES, Theme, apply_app_theme, make_theme
+from .tools import install_tools
 from .views import ComparePanel, ControlsPanel, FiltersPanel, LandscapePanel, WeightPanel
 from .views.controls import speed_text
 
@@ -91,6 +92,7 @@ class MainWindow(QMainWindow):
         self._build_controls()
         self._build_actions()
         self._build_status()
+        install_tools(self)  # File/Presets/Record menus: sessions, export, presets, recording (tools.py)
         self._apply_view_options(s)
         self.apply_theme()
 

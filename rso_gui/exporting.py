@@ -1,0 +1,178 @@
+"""Exports from the window: plots (PNG/SVG), histories (CSV/JSON), filters (PNG grid), panels (PNG).
+
+Every function takes plain values (a window, a snapshot, paths) and no dialog, so tests call them
+directly; the menu (``rso_gui.tools``) only picks the paths. Weights and histories come from the newest
+:class:`~rso_gui.runner.Snapshot`, which holds NumPy copies made by the engine thread: nothing here
+touches the engine's own state.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pyqtgraph as pg
+import pyqtgraph.exporters as pg_exporters
+from PySide6.QtCore import Qt
+
+from rso_engine.experiment import save_history
+from rso_engine.plots import X_AXES, save_filter_grid, save_histories_plot
+
+DEFAULT_SIZE = (1200, 800)
+
+
+class ExportError(ValueError):
+    """Nothing to export yet, or a file cannot be written; the message says which."""
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "plot"
+
+
+def plot_items(window) -> dict[str, pg.PlotItem]:
+    """Every pyqtgraph plot of the window's panels, by a file-name-friendly key (``rso-vs-sgd-1``, ...)."""
+    out: dict[str, pg.PlotItem] = {}
+    for panel in window.panels:
+        items = []
+        for view in panel.findChildren(pg.GraphicsView):
+            scene = view.scene()
+            if scene is None:
+                continue
+            found = [it for it in scene.items() if isinstance(it, pg.PlotItem)]
+            found.sort(key=lambda it: (it.scenePos().y(), it.scenePos().x()))
+            items.extend(found)
+        for i, item in enumerate(items, start=1):
+            out[f"{slug(panel.title)}-{i}"] = item
+    return out
+
+
+def export_plot(item: pg.PlotItem, path: str | Path, size: tuple[int, int] = DEFAULT_SIZE) -> Path:
+    """One plot to ``path``: PNG (``size`` pixels wide; the height follows the plot's shape unless it
+    can be set) or SVG (by the suffix)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix == ".svg":
+        pg_exporters.SVGExporter(item).export(str(path))
+    elif suffix == ".png":
+        exp = pg_exporters.ImageExporter(item)
+        params = exp.parameters()
+        params["width"] = int(size[0])
+        params["height"] = int(size[1])
+        exp.export(str(path))
+    else:
+        raise ExportError(f"cannot export a plot as {path.suffix or 'a file without a suffix'}: use .png or .svg")
+    if not path.exists():
+        raise ExportError(f"the plot was not written to {path}")
+    return path
+
+
+def export_panel_png(panel, path: str | Path, size: tuple[int, int] | None = None) -> Path:
+    """A whole panel as it is on screen (scaled to ``size`` if given) to a PNG."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = panel.grab().toImage()
+    if size is not None:
+        img = img.scaled(int(size[0]), int(size[1]), Qt.AspectRatioMode.IgnoreAspectRatio,
+                         Qt.TransformationMode.SmoothTransformation)  # fmt: skip
+    if not img.save(str(path), "PNG"):
+        raise ExportError(f"cannot write {path}")
+    return path
+
+
+def _snapshot(window):
+    snap = window.controller.latest()
+    if snap is None:
+        raise ExportError("nothing to export yet: the run is still being prepared")
+    return snap
+
+
+def export_history(window, path: str | Path, which: str = "rso") -> Path:
+    """The RSO (``which="rso"``) or SGD history to CSV (``.csv``) or JSON (other suffixes, with the config)."""
+    snap = _snapshot(window)
+    history = snap.rso_history if which == "rso" else snap.sgd_history
+    if not history:
+        raise ExportError(f"there is no {which.upper()} history in this run")
+    cfg = window.controller.config
+    if which == "sgd":
+        cfg = cfg.replace(algorithm="sgd")
+    return save_history(path, list(history), cfg)
+
+
+def compare_x_axis(window) -> str:
+    """The compare panel's x-axis as a key of :data:`rso_engine.plots.X_AXES` (default ``"cycles"``)."""
+    key = getattr(window.compare, "x_axis", "cycles")
+    for k in (key, f"{key}s", key.rstrip("s")):
+        if k in X_AXES:
+            return k
+    return "cycles"
+
+
+def export_comparison(
+    window,
+    path: str | Path,
+    size: tuple[int, int] = (1200, 500),
+    dpi: int = 100,
+    panels: tuple[str, ...] = ("accuracy", "loss"),
+) -> Path:
+    """The RSO-vs-SGD figure (matplotlib, as ``rso compare`` draws it) to PNG/SVG/PDF."""
+    snap = _snapshot(window)
+    histories = {"RSO": list(snap.rso_history)}
+    if snap.sgd_history:
+        histories["SGD"] = list(snap.sgd_history)
+    return save_histories_plot(path, histories, compare_x_axis(window), size=size, dpi=dpi, panels=panels)
+
+
+def filter_layers(window) -> list[str]:
+    """Layers whose filters can be exported (``conv1``, ...), from the run's info."""
+    info = window.controller.info
+    if info is None:
+        return []
+    return [p.rsplit(".", 1)[0] for p in info.filter_params]
+
+
+def export_filters(
+    window, path: str | Path, layer: str | None = None, size: tuple[int, int] | None = None, dpi: int = 100
+) -> Path:
+    """The current filters of ``layer`` (default: the first) as a grid image, from the newest snapshot."""
+    snap = _snapshot(window)
+    layers = filter_layers(window)
+    if not layers:
+        raise ExportError("this model has no filters to export")
+    return save_filter_grid(snap.params, layer or layers[0], path, size=size, dpi=dpi)
+
+
+def export_all(window, folder: str | Path, size: tuple[int, int] = DEFAULT_SIZE, dpi: int = 100) -> list[Path]:
+    """Everything into ``folder``: each plot as PNG and SVG, each panel as PNG, the RSO-vs-SGD figure, the
+    histories as CSV and JSON, the filters of each layer as PNG."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for key, item in plot_items(window).items():
+        for ext in ("png", "svg"):
+            written.append(export_plot(item, folder / f"{key}.{ext}", size))
+    for panel in window.panels:
+        written.append(export_panel_png(panel, folder / f"panel-{slug(panel.title)}.png"))
+    snap = _snapshot(window)
+    written.append(export_comparison(window, folder / "rso-vs-sgd.png", size=size, dpi=dpi))
+    for which, hist in (("rso", snap.rso_history), ("sgd", snap.sgd_history)):
+        if hist:
+            for ext in ("csv", "json"):
+                written.append(export_history(window, folder / f"history-{which}.{ext}", which))
+    for layer in filter_layers(window):
+        written.append(export_filters(window, folder / f"filters-{slug(layer)}.png", layer, dpi=dpi))
+    return written
+
+
+__all__ = [
+    "ExportError",
+    "compare_x_axis",
+    "export_all",
+    "export_comparison",
+    "export_filters",
+    "export_history",
+    "export_panel_png",
+    "export_plot",
+    "filter_layers",
+    "plot_items",
+]

@@ -1,0 +1,347 @@
+"""Recording the window (or one panel) to a video, with a visible "● REC" indicator.
+
+Frames are grabbed on the GUI thread (``widget.grab()``) and handed to a writer thread through a bounded
+queue, so encoding never stalls the window or the engine. Two modes:
+
+- **real time** (``every=0``): a timer grabs ``fps`` frames a second of whatever the window shows; when
+  the writer falls behind, frames are dropped (and counted) instead of waiting.
+- **deterministic** (``every=k``): the recorder drives the run itself, ``k`` weights at a time
+  (:meth:`Runner.step_weight`), and grabs one frame after each step, whatever the wall time; nothing is
+  dropped. A seeded run recorded twice gives the same frames (record a panel, or ``"panels"``: the
+  window's status bar also shows the measured speed, which depends on the machine).
+
+Sinks: :class:`Mp4Sink` (H.264 via the ffmpeg binary that ``imageio_ffmpeg`` ships), :class:`HashSink`
+(SHA-256 of each raw frame, for tests) and :class:`PngSink` (one PNG per frame).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QLabel, QWidget
+
+REALTIME_QUEUE = 32  # frames waiting for the writer before new ones are dropped (real-time mode)
+DETERMINISTIC_QUEUE = 8  # ... before the GUI thread waits for the writer (deterministic mode)
+TARGETS_FIXED = ("window", "panels")
+
+
+@dataclass
+class RecordOptions:
+    """What to record: ``target`` "window", "panels" (the four panels) or a panel title; ``every`` 0 for
+    real time, else a frame every ``every`` weights (deterministic); ``max_frames`` stops by itself."""
+
+    path: str | None = None
+    fps: float = 15.0
+    target: str = "window"
+    every: int = 0
+    max_frames: int | None = None
+
+
+@dataclass
+class RecordResult:
+    path: str | None
+    frames: int  # written
+    dropped: int
+    size: tuple[int, int]  # (width, height)
+    error: str | None = None
+
+
+# ------------------------------------------------------------------------------------------ frames
+def image_to_rgb(img: QImage) -> np.ndarray:
+    """A QImage as an (H, W, 3) uint8 array (a copy)."""
+    img = img.convertToFormat(QImage.Format.Format_RGB888)
+    w, h = img.width(), img.height()
+    bpl = img.bytesPerLine()
+    buf = np.frombuffer(img.constBits(), np.uint8, count=bpl * h).reshape(h, bpl)
+    return buf[:, : 3 * w].reshape(h, w, 3).copy()
+
+
+def fit_frame(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Crop or pad (black, bottom/right) ``rgb`` to ``size`` = (width, height)."""
+    w, h = size
+    if rgb.shape[0] == h and rgb.shape[1] == w:
+        return np.ascontiguousarray(rgb)
+    out = np.zeros((h, w, 3), np.uint8)
+    hh, ww = min(h, rgb.shape[0]), min(w, rgb.shape[1])
+    out[:hh, :ww] = rgb[:hh, :ww]
+    return out
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    """The largest even size that fits (H.264 with yuv420p needs even sides)."""
+    return max(2, width - width % 2), max(2, height - height % 2)
+
+
+# ------------------------------------------------------------------------------------------ sinks
+class Mp4Sink:
+    """H.264 MP4 through ``imageio_ffmpeg.write_frames`` (its bundled ffmpeg)."""
+
+    def __init__(self, path: str | Path, fps: float, quality: int | None = 7):
+        self.path = Path(path)
+        self.fps = fps
+        self.quality = quality
+        self._gen = None
+
+    def open(self, size: tuple[int, int]) -> None:
+        import imageio_ffmpeg  # noqa: PLC0415
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._gen = imageio_ffmpeg.write_frames(
+            str(self.path),
+            size,
+            fps=self.fps,
+            codec="libx264",
+            pix_fmt_in="rgb24",
+            pix_fmt_out="yuv420p",
+            quality=self.quality,
+            macro_block_size=2,
+            ffmpeg_log_level="error",
+        )
+        self._gen.send(None)
+
+    def write(self, frame: np.ndarray) -> None:
+        self._gen.send(frame.tobytes())
+
+    def close(self) -> None:
+        if self._gen is not None:
+            self._gen.close()
+            self._gen = None
+
+
+class HashSink:
+    """Keeps the SHA-256 of each frame's raw RGB bytes (and the first frame), for tests."""
+
+    def __init__(self):
+        self.hashes: list[str] = []
+        self.first: np.ndarray | None = None
+        self.size: tuple[int, int] | None = None
+
+    def open(self, size: tuple[int, int]) -> None:
+        self.size = size
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.first is None:
+            self.first = frame.copy()
+        self.hashes.append(hashlib.sha256(frame.tobytes()).hexdigest())
+
+    def close(self) -> None:
+        pass
+
+
+class PngSink:
+    """One PNG per frame in ``folder`` (frame-00000.png, ...)."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.n = 0
+
+    def open(self, size: tuple[int, int]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def write(self, frame: np.ndarray) -> None:
+        h, w, _ = frame.shape
+        img = QImage(frame.tobytes(), w, h, 3 * w, QImage.Format.Format_RGB888)
+        img.save(str(self.folder / f"frame-{self.n:05d}.png"))
+        self.n += 1
+
+    def close(self) -> None:
+        pass
+
+
+# ------------------------------------------------------------------------------------------ recorder
+class Recorder(QObject):
+    """Records ``window`` (a MainWindow) on command: ``start(options, sink=None)``, ``stop()``."""
+
+    started = Signal()
+    stopped = Signal(object)  # RecordResult
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.options = RecordOptions()
+        self.sink = None
+        self.result: RecordResult | None = None
+        self.frames = 0  # handed to the writer
+        self.dropped = 0
+        self.size = (0, 0)
+        self._queue: queue.Queue | None = None
+        self._writer: threading.Thread | None = None
+        self._writer_error: str | None = None
+        self._written = 0
+        self._t0 = 0.0
+        self._target_steps = 0
+        self._title = ""
+        self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self._tick)
+        self.indicator = QLabel("")
+        self.indicator.setObjectName("recIndicator")
+        self.indicator.setStyleSheet("color: #e0202a; font-weight: bold;")
+        self.indicator.setToolTip("recording (Ctrl+R stops)")
+        self.indicator.hide()
+        window.statusBar().addPermanentWidget(self.indicator)
+
+    # ------------------------------------------------------------------ commands
+    @property
+    def recording(self) -> bool:
+        return self._queue is not None
+
+    def targets(self) -> list[str]:
+        return [*TARGETS_FIXED, *(p.title for p in self.window.panels)]
+
+    def target_widget(self, target: str) -> QWidget:
+        w = self.window
+        if target == "window":
+            return w
+        if target == "panels":
+            return w.centralWidget()
+        for p in w.panels:
+            if p.title == target:
+                return p
+        raise ValueError(f"unknown recording target {target!r}; one of {', '.join(self.targets())}")
+
+    def start(self, options: RecordOptions, sink=None) -> None:
+        """Start recording (to ``sink``, default an :class:`Mp4Sink` at ``options.path``)."""
+        if self.recording:
+            raise RuntimeError("already recording")
+        if options.fps <= 0:
+            raise ValueError("the frame rate must be positive")
+        widget = self.target_widget(options.target)
+        if sink is None:
+            if not options.path:
+                raise ValueError("no file to record to")
+            sink = Mp4Sink(options.path, options.fps)
+        self.options, self.sink = options, sink
+        self.frames = self.dropped = self._written = 0
+        self._writer_error = None
+        self.result = None
+        first = image_to_rgb(widget.grab().toImage())
+        self.size = even_size(first.shape[1], first.shape[0])
+        sink.open(self.size)  # errors (no ffmpeg, unwritable folder) surface here, before anything runs
+        deterministic = options.every > 0
+        self._queue = queue.Queue(DETERMINISTIC_QUEUE if deterministic else REALTIME_QUEUE)
+        self._writer = threading.Thread(target=self._write_loop, name="rso-recorder", daemon=True)
+        self._writer.start()
+        self._t0 = time.monotonic()
+        self._title = self.window.windowTitle()
+        self.indicator.show()
+        self._show_indicator()
+        if deterministic:
+            self.window.controller.pause()
+            self._target_steps = -1  # first: wait until paused, grab the state as it is
+            self.timer.setInterval(5)
+        else:
+            self._push(first)
+            self.timer.setInterval(max(1, round(1000 / options.fps)))
+        self.timer.start()
+        self.started.emit()
+
+    def stop(self) -> RecordResult | None:
+        """Stop, wait for the writer to finish the file, and return what was written."""
+        if not self.recording:
+            return self.result
+        self.timer.stop()
+        q, self._queue = self._queue, None
+        q.put(None)
+        self._writer.join()
+        self._writer = None
+        try:
+            self.sink.close()
+        except Exception as exc:  # an encoder that failed at the end
+            self._writer_error = self._writer_error or f"{type(exc).__name__}: {exc}"
+        self.indicator.hide()
+        self.window.setWindowTitle(self._title)
+        self.result = RecordResult(self.options.path, self._written, self.dropped, self.size, self._writer_error)
+        self.stopped.emit(self.result)
+        return self.result
+
+    # ------------------------------------------------------------------ frames
+    def _write_loop(self) -> None:
+        q = self._queue
+        while True:
+            frame = q.get()
+            if frame is None:
+                return
+            if self._writer_error is not None:
+                continue
+            try:
+                self.sink.write(frame)
+                self._written += 1
+            except Exception as exc:  # e.g. ffmpeg died: stop writing, report at stop()
+                self._writer_error = f"{type(exc).__name__}: {exc}"
+
+    def _grab(self) -> np.ndarray:
+        widget = self.target_widget(self.options.target)
+        return fit_frame(image_to_rgb(widget.grab().toImage()), self.size)
+
+    def _push(self, frame: np.ndarray) -> None:
+        q = self._queue
+        if self.options.every > 0:
+            q.put(frame)  # deterministic: never drop (the run waits for the recorder anyway)
+        else:
+            try:
+                q.put_nowait(frame)
+            except queue.Full:
+                self.dropped += 1
+                return
+        self.frames += 1
+        self._show_indicator()
+
+    def _show_indicator(self) -> None:
+        # the time shown is the video's own time, so that a deterministic recording shows the same text
+        secs = int(self.frames / self.options.fps)
+        text = f"● REC {secs // 60:02d}:{secs % 60:02d}"
+        if self.dropped:
+            text += f" ({self.dropped} dropped)"
+        self.indicator.setText(text)
+        self.window.setWindowTitle(f"● REC — {self._title}")
+
+    def _tick(self) -> None:
+        if not self.recording:
+            return
+        if self._writer_error is not None:
+            self.stop()
+            return
+        if self.options.every > 0:
+            self._tick_deterministic()
+        else:
+            self._push(self._grab())
+        if self.recording and self.options.max_frames is not None and self.frames >= self.options.max_frames:
+            self.stop()
+
+    def _tick_deterministic(self) -> None:
+        c = self.window.controller
+        r = c.runner
+        snap = c.latest()
+        if r is None or snap is None or r.mode != "pause" or snap.state == "running":
+            return  # still stepping (or preparing)
+        if snap.steps < self._target_steps and not snap.finished:
+            return
+        self.window.refresh()  # draw exactly this snapshot now
+        self._push(self._grab())
+        if snap.finished or (self.options.max_frames is not None and self.frames >= self.options.max_frames):
+            self.stop()
+            return
+        self._target_steps = snap.steps + self.options.every
+        r.step_weight(self.options.every)
+
+
+__all__ = [
+    "HashSink",
+    "Mp4Sink",
+    "PngSink",
+    "RecordOptions",
+    "RecordResult",
+    "Recorder",
+    "even_size",
+    "fit_frame",
+    "image_to_rgb",
+]
