@@ -47,24 +47,46 @@ def plot_items(window) -> dict[str, pg.PlotItem]:
 
 
 def export_plot(item: pg.PlotItem, path: str | Path, size: tuple[int, int] = DEFAULT_SIZE) -> Path:
-    """One plot to ``path``: PNG (``size`` pixels wide; the height follows the plot's shape unless it
-    can be set) or SVG (by the suffix)."""
+    """One plot to ``path``: PNG (``size[0]`` pixels wide; pyqtgraph keeps the plot's aspect ratio, so the
+    height follows its shape on screen) or SVG (by the suffix)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
     if suffix == ".svg":
-        pg_exporters.SVGExporter(item).export(str(path))
+        try:
+            pg_exporters.SVGExporter(item).export(str(path))
+        except (ValueError, IndexError):  # pyqtgraph's SVG clean-up fails on some Qt versions' output
+            _render_svg(item, path)
     elif suffix == ".png":
         exp = pg_exporters.ImageExporter(item)
         params = exp.parameters()
-        params["width"] = int(size[0])
-        params["height"] = int(size[1])
+        params["width"] = int(size[0])  # (the height follows: pyqtgraph locks the aspect ratio)
         exp.export(str(path))
     else:
         raise ExportError(f"cannot export a plot as {path.suffix or 'a file without a suffix'}: use .png or .svg")
     if not path.exists():
         raise ExportError(f"the plot was not written to {path}")
     return path
+
+
+def _render_svg(item: pg.GraphicsObject, path: Path) -> None:
+    """The item's part of its scene painted into an SVG by Qt itself (no pyqtgraph post-processing)."""
+    from PySide6.QtCore import QRect, QRectF, QSize  # noqa: PLC0415
+    from PySide6.QtGui import QPainter  # noqa: PLC0415
+    from PySide6.QtSvg import QSvgGenerator  # noqa: PLC0415
+
+    src = item.sceneBoundingRect()
+    w, h = max(1, round(src.width())), max(1, round(src.height()))
+    gen = QSvgGenerator()
+    gen.setFileName(str(path))
+    gen.setSize(QSize(w, h))
+    gen.setViewBox(QRect(0, 0, w, h))
+    gen.setTitle("rso plot")
+    painter = QPainter(gen)
+    try:
+        item.scene().render(painter, QRectF(0, 0, w, h), src)
+    finally:
+        painter.end()
 
 
 def export_panel_png(panel, path: str | Path, size: tuple[int, int] | None = None) -> Path:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel, QWidget
 
@@ -179,6 +179,8 @@ class Recorder(QObject):
         self._t0 = 0.0
         self._target_steps = 0
         self._title = ""
+        self._window_timer = False
+        self._drawn = None
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._tick)
@@ -234,8 +236,14 @@ class Recorder(QObject):
         self._title = self.window.windowTitle()
         self.indicator.show()
         self._show_indicator()
+        self._window_timer = False
         if deterministic:
+            # only the recorder draws while it steps the run: the panels keep state between frames (axis
+            # ranges), so which in-between snapshots the window's own timer happened to draw would show
+            self._window_timer = self.window.timer.isActive()
+            self.window.timer.stop()
             self.window.controller.pause()
+            self._drawn = None
             self._target_steps = -1  # first: wait until paused, grab the state as it is
             self.timer.setInterval(5)
         else:
@@ -249,6 +257,9 @@ class Recorder(QObject):
         if not self.recording:
             return self.result
         self.timer.stop()
+        if self._window_timer:
+            self._window_timer = False
+            self.window.timer.start()
         q, self._queue = self._queue, None
         q.put(None)
         self._writer.join()
@@ -320,18 +331,26 @@ class Recorder(QObject):
     def _tick_deterministic(self) -> None:
         c = self.window.controller
         r = c.runner
+        if self._drawn is not None:
+            # the snapshot was drawn on the last tick; the event loop has since laid out what its texts
+            # changed, so the frame does not depend on whether the window had drawn it before
+            snap, self._drawn = self._drawn, None
+            QCoreApplication.sendPostedEvents()
+            self._push(self._grab())
+            if snap.finished or (self.options.max_frames is not None and self.frames >= self.options.max_frames):
+                self.stop()
+                return
+            self._target_steps = snap.steps + self.options.every
+            r.step_weight(self.options.every)
+            return
         snap = c.latest()
         if r is None or snap is None or r.mode != "pause" or snap.state == "running":
             return  # still stepping (or preparing)
         if snap.steps < self._target_steps and not snap.finished:
             return
         self.window.refresh()  # draw exactly this snapshot now
-        self._push(self._grab())
-        if snap.finished or (self.options.max_frames is not None and self.frames >= self.options.max_frames):
-            self.stop()
-            return
-        self._target_steps = snap.steps + self.options.every
-        r.step_weight(self.options.every)
+        QCoreApplication.sendPostedEvents()
+        self._drawn = snap
 
 
 __all__ = [

@@ -155,6 +155,7 @@ def test_exports_png_svg_csv_json_and_filters(make_window, qtbot, tiny, tmp_path
 
 # ------------------------------------------------------------------------------------------ sessions
 def test_session_save_open_continue_equals_uninterrupted(make_window, qtbot, tiny, tmp_path):
+    tiny = tiny.replace(cycles=1, evaluator="auto")  # (a fast exact evaluator: same numbers, quicker)
     ref = make_window(tiny, sgd=True)
     end = run_to_end(qtbot, ref)
     ref_params = {k: v.copy() for k, v in end.params.items()}
