@@ -95,8 +95,9 @@ def export_panel_png(panel, path: str | Path, size: tuple[int, int] | None = Non
     path.parent.mkdir(parents=True, exist_ok=True)
     img = panel.grab().toImage()
     if size is not None:
-        img = img.scaled(int(size[0]), int(size[1]), Qt.AspectRatioMode.IgnoreAspectRatio,
-                         Qt.TransformationMode.SmoothTransformation)  # fmt: skip
+        img = img.scaled(
+            int(size[0]), int(size[1]), Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
+        )
     if not img.save(str(path), "PNG"):
         raise ExportError(f"cannot write {path}")
     return path

@@ -28,8 +28,8 @@ import sys
 import threading
 import time
 import traceback
-from concurrent.futures import Future
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -35,7 +35,7 @@ from rso_engine.presets import Preset, PresetError, gui_hints, list_presets, sav
 from rso_engine.session import SESSION_FILE_FILTER, SessionError
 
 from . import exporting
-from .recorder import RecordOptions, Recorder
+from .recorder import Recorder, RecordOptions
 from .sessions import open_window_session, save_window_session
 
 SLOW_HINT_RATE = 2.0  # weights per second for a preset's {"speed": "slow"}
@@ -124,8 +124,10 @@ class RecordDialog(QDialog):
         self.every.setRange(0, 100_000)
         self.every.setValue(options.every)
         self.every.setSpecialValueText("real time")
-        self.every.setToolTip("0: real time (frames at the frame rate, dropped if the encoder lags); "
-                              "k: deterministic, one frame every k weights (the recorder steps the run)")  # fmt: skip
+        self.every.setToolTip(
+            "0: real time (frames at the frame rate, dropped if the encoder lags); "
+            "k: deterministic, one frame every k weights (the recorder steps the run)"
+        )
         form.addRow("File (MP4)", row)
         form.addRow("Frames per second", self.fps)
         form.addRow("Record", self.target)
@@ -184,16 +186,25 @@ class WindowTools(QObject):
         bar = w.menuBar()
         file = bar.addMenu("&File")
         self.act_open = A("Open session…", ["Ctrl+O"], self.open_session_dialog, "Open a saved session, paused")
-        self.act_save = A("Save session…", ["Ctrl+S"], self.save_session_dialog,
-                          "Save the run (RSO and SGD) to continue it later")  # fmt: skip
+        self.act_save = A(
+            "Save session…", ["Ctrl+S"], self.save_session_dialog, "Save the run (RSO and SGD) to continue it later"
+        )
         file.addAction(self.act_open)
         file.addAction(self.act_save)
         file.addSeparator()
         export = file.addMenu("&Export")
-        self.act_export_all = A("Export everything…", ["Ctrl+E"], self.export_all_dialog,
-                                "Export plots (PNG, SVG), panels, histories (CSV, JSON) and filters to a folder")  # fmt: skip
-        self.act_export_cmp = A("Export RSO-vs-SGD figure…", ["Ctrl+Shift+E"], self.export_comparison_dialog,
-                                "Save the RSO-vs-SGD figure (PNG, SVG or PDF)")  # fmt: skip
+        self.act_export_all = A(
+            "Export everything…",
+            ["Ctrl+E"],
+            self.export_all_dialog,
+            "Export plots (PNG, SVG), panels, histories (CSV, JSON) and filters to a folder",
+        )
+        self.act_export_cmp = A(
+            "Export RSO-vs-SGD figure…",
+            ["Ctrl+Shift+E"],
+            self.export_comparison_dialog,
+            "Save the RSO-vs-SGD figure (PNG, SVG or PDF)",
+        )
         export.addAction(self.act_export_all)
         export.addAction(self.act_export_cmp)
         self.plot_menu = export.addMenu("Export plot")
@@ -209,16 +220,28 @@ class WindowTools(QObject):
         file.addAction(w.act_quit)
 
         self.presets_menu = bar.addMenu("&Presets")
-        self.act_save_preset = A("Save settings as preset…", ["Ctrl+Shift+S"], self.save_preset_dialog,
-                                 "Save the current settings as your own preset")  # fmt: skip
+        self.act_save_preset = A(
+            "Save settings as preset…",
+            ["Ctrl+Shift+S"],
+            self.save_preset_dialog,
+            "Save the current settings as your own preset",
+        )
         self.presets_menu.aboutToShow.connect(self._fill_presets_menu)
         self._fill_presets_menu()
 
         rec = bar.addMenu("&Record")
-        self.act_record = A("Start recording", ["Ctrl+R"], self.toggle_recording,
-                            "Start or stop recording to MP4 (with the last recording settings)")  # fmt: skip
-        self.act_record_opts = A("Record…", ["Ctrl+Shift+R"], self.record_dialog,
-                                 "Choose file, frame rate, window or panel, real time or every k weights; then record")  # fmt: skip
+        self.act_record = A(
+            "Start recording",
+            ["Ctrl+R"],
+            self.toggle_recording,
+            "Start or stop recording to MP4 (with the last recording settings)",
+        )
+        self.act_record_opts = A(
+            "Record…",
+            ["Ctrl+Shift+R"],
+            self.record_dialog,
+            "Choose file, frame rate, window or panel, real time or every k weights; then record",
+        )
         rec.addAction(self.act_record)
         rec.addAction(self.act_record_opts)
         self.recorder.started.connect(lambda: self.act_record.setText("Stop recording"))
@@ -342,29 +365,37 @@ class WindowTools(QObject):
             self._export("Export", exporting.export_all, self.window, folder, self.export_size)
 
     def export_comparison_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.window, "Export RSO-vs-SGD figure",
-                                              str(Path(self.last_dir) / "rso-vs-sgd.png"),
-                                              "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)")  # fmt: skip
+        path, _ = QFileDialog.getSaveFileName(
+            self.window,
+            "Export RSO-vs-SGD figure",
+            str(Path(self.last_dir) / "rso-vs-sgd.png"),
+            "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)",
+        )
         if path:
             self._export("Export", exporting.export_comparison, self.window, path, self.export_size)
 
     def export_plot_dialog(self, key: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.window, f"Export {key}", str(Path(self.last_dir) / f"{key}.png"),
-                                              "PNG (*.png);;SVG (*.svg)")  # fmt: skip
+        path, _ = QFileDialog.getSaveFileName(
+            self.window, f"Export {key}", str(Path(self.last_dir) / f"{key}.png"), "PNG (*.png);;SVG (*.svg)"
+        )
         item = exporting.plot_items(self.window).get(key)
         if path and item is not None:
             self._export("Export", exporting.export_plot, item, path, self.export_size)
 
     def export_history_dialog(self, which: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.window, f"Export {which.upper()} history",
-                                              str(Path(self.last_dir) / f"history-{which}.csv"),
-                                              "CSV (*.csv);;JSON (*.json)")  # fmt: skip
+        path, _ = QFileDialog.getSaveFileName(
+            self.window,
+            f"Export {which.upper()} history",
+            str(Path(self.last_dir) / f"history-{which}.csv"),
+            "CSV (*.csv);;JSON (*.json)",
+        )
         if path:
             self._export("Export", exporting.export_history, self.window, path, which)
 
     def export_filters_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.window, "Export filters",
-                                              str(Path(self.last_dir) / "filters.png"), "PNG (*.png);;SVG (*.svg)")  # fmt: skip
+        path, _ = QFileDialog.getSaveFileName(
+            self.window, "Export filters", str(Path(self.last_dir) / "filters.png"), "PNG (*.png);;SVG (*.svg)"
+        )
         if path:
             self._export("Export", exporting.export_filters, self.window, path)
 
