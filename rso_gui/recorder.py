@@ -188,6 +188,7 @@ class Recorder(QObject):
         self.indicator.setObjectName("recIndicator")
         self.indicator.setStyleSheet("color: #e0202a; font-weight: bold;")
         self.indicator.setToolTip("recording (Ctrl+R stops)")
+        self.indicator.setFont(window.statusBar().font())
         self.indicator.hide()
         window.statusBar().addPermanentWidget(self.indicator)
 

@@ -92,9 +92,9 @@ class MainWindow(QMainWindow):
         self._build_controls()
         self._build_actions()
         self._build_status()
-        install_tools(self)  # File/Presets/Record menus: sessions, export, presets, recording (tools.py)
         self._apply_view_options(s)
         self.apply_theme()
+        install_tools(self)  # File/Presets/Record menus: sessions, export, presets, recording (tools.py)
 
         controller.stateChanged.connect(self._on_state)
         controller.errorOccurred.connect(self._on_error)
