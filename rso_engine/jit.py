@@ -27,6 +27,7 @@ import numpy as np
 
 from .evaluators import SweepResult
 from .incremental import DenseStore, IncrementalEvaluator, incremental_unavailable
+from .layers import Conv2d, MaxPool2d, ReLU
 from .models import Model
 
 try:  # numba is a runtime dependency, but the engine must work without it
@@ -63,10 +64,15 @@ def _log_acc(p, a, R, t):
 
 
 @njit(cache=True, nogil=True)
-def dense_sweep(wflat, fin, is_bias, f32, hT, zT, lab, flat, deltas, rows, sf,
-                sess, stamp, Rr, Mr, Qr, losses, choices, old, new):  # fmt: skip
-    """Sweep weights ``flat`` of the output layer (see the module docstring); mirrors
-    :meth:`IncrementalEvaluator.dense_kernel` exactly, choice for choice."""
+def dense_sweep(wflat, fin, is_bias, f32, hT, zT, lab, flat, deltas, rows, sf, sess, aux, xs, zs, tg,
+                losses, choices, old, new):  # fmt: skip
+    """Sweep weights ``flat`` of the output layer (see the module docstring), choice for choice the
+    same as :meth:`IncrementalEvaluator.dense_kernel`.
+
+    ``aux`` (S, 4) holds each sample's session record [R, m, Q, tag], ``tag`` = 2·session (+1 when the
+    sample's label is the row being swept); ``sess`` = [session, row]; ``xs``, ``zs``, ``tg`` are
+    scratch of length B.
+    """
     K = flat.shape[0]
     shared = rows.shape[0] == 1
     B = rows.shape[1]
@@ -83,7 +89,7 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, zT, lab, flat, deltas, rows, sf,
         if sess[1] != i:
             sess[0] += 1
             sess[1] = i
-        sid = sess[0]
+        sid2 = 2.0 * sess[0]
         w = np.float64(wflat[f])
         dl = deltas[k]
         c0 = w + dl
@@ -96,7 +102,20 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, zT, lab, flat, deltas, rows, sf,
         d0 = c0 - w
         d1 = c1 - w
         d2 = c2 - w
-        rk = 0 if shared else k
+        r = rows[0] if shared else rows[k]
+        # gather first: independent loads keep many cache misses in flight
+        if j >= 0:
+            hj = hT[j]
+            for b in range(B):
+                xs[b] = hj[r[b]]
+        else:
+            for b in range(B):
+                xs[b] = 1.0
+        zi_row = zT[i]
+        for b in range(B):
+            s = r[b]
+            zs[b] = zi_row[s]
+            tg[b] = aux[s, 3]
         base = 0.0
         labx = 0.0
         p0 = 1.0
@@ -106,27 +125,27 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, zT, lab, flat, deltas, rows, sf,
         a1 = 0.0
         a2 = 0.0
         for b in range(B):
-            s = rows[rk, b]
-            y = lab[s]
-            if stamp[s] != sid:
+            s = r[b]
+            if tg[b] != sid2 and tg[b] != sid2 + 1.0:  # first visit in this row's session
                 m = -np.inf
                 for c in range(C):
                     if c != i and zT[c, s] > m:
                         m = zT[c, s]
-                r = 0.0
+                rr = 0.0
                 for c in range(C):
                     if c != i:
-                        r += math.exp(zT[c, s] - m)
-                Rr[s] = r
-                Mr[s] = m
-                Qr[s] = m if y == i else m - zT[y, s]
-                stamp[s] = sid
-            x = 1.0 if j < 0 else np.float64(hT[j, s])
-            zi = zT[i, s]
-            t = zi - Mr[s]
-            R = Rr[s]
-            base += Qr[s]
-            if y == i:
+                        rr += math.exp(zT[c, s] - m)
+                y = lab[s]
+                aux[s, 0] = rr
+                aux[s, 1] = m
+                aux[s, 2] = m if y == i else m - zT[y, s]
+                aux[s, 3] = sid2 + 1.0 if y == i else sid2
+            x = xs[b]
+            zi = zs[b]
+            t = zi - aux[s, 1]
+            R = aux[s, 0]
+            base += aux[s, 2]
+            if aux[s, 3] != sid2:  # the label is this row: its logit moves with the candidate
                 base -= zi
                 labx += x
             p0, a0 = _log_acc(p0, a0, R, t + d0 * x)
@@ -158,28 +177,213 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, zT, lab, flat, deltas, rows, sf,
         if dd != 0.0:
             if j < 0:
                 for s in range(S):
-                    zT[i, s] += dd
+                    zi_row[s] += dd
             else:
-                for s in range(S):
-                    zT[i, s] += dd * np.float64(hT[j, s])
+                _axpy(zi_row, dd, hT[j])
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _axpy(z, a, h):
+    for s in range(z.shape[0]):
+        z[s] += a * np.float64(h[s])
+
+
+# ---------------------------------------------------------------------- training-set caches
+@njit(cache=True, nogil=True)
+def conv2d_forward(xpad, W, b, out):
+    """Stride-1 convolution of the zero-padded ``xpad`` (C, n, Hp, Wp) with ``W`` (O, C, k, k), plus ``b``
+    (O,), into ``out`` (O, n, Ho, Wo). Rows are computed full-width over the padded row stride so the
+    inner loop is one long contiguous run (vectorised); the sum runs over (c, kh, kw) like im2col's rows."""
+    C, n, Hp, Wp = xpad.shape
+    O, _, k, _ = W.shape
+    Ho, Wo = out.shape[2], out.shape[3]
+    L = (Ho - 1) * Wp + Wo
+    acc = np.zeros((O, Ho * Wp), xpad.dtype)
+    xq = np.empty((C, Hp * Wp), xpad.dtype)
+    wf = W.reshape(O, C * k * k)
+    for q in range(n):
+        for c in range(C):
+            for h in range(Hp):
+                for w in range(Wp):
+                    xq[c, h * Wp + w] = xpad[c, q, h, w]
+        acc[:, :] = 0.0
+        for c in range(C):
+            for kh in range(k):
+                for kw in range(k):
+                    off = kh * Wp + kw
+                    seg = xq[c, off : off + L]
+                    for o in range(O):
+                        wt = wf[o, (c * k + kh) * k + kw]
+                        ao = acc[o]
+                        for p in range(L):
+                            ao[p] += wt * seg[p]
+        for o in range(O):
+            for h in range(Ho):
+                for w in range(Wo):
+                    out[o, q, h, w] = acc[o, h * Wp + w] + b[o]
+
+
+_SMALL_CONVS: dict = {}
+
+
+def small_conv_kernel(O: int, C: int, k: int):
+    """A convolution compiled for a fixed, small filter bank (O, C, k, k) — the first layers here have
+    C·k·k = 9 taps — with the taps unrolled so the loop over a row's pixels vectorises. Same sum order
+    as :func:`conv2d_forward`."""
+    key = (O, C, k)
+    if key not in _SMALL_CONVS:
+
+        @njit(nogil=True)
+        def conv(xpad, W, b, out):
+            n = xpad.shape[1]
+            Ho, Wo = out.shape[2], out.shape[3]
+            for q in range(n):
+                for h in range(Ho):
+                    for o in range(O):
+                        orow = out[o, q, h]
+                        for w in range(Wo):
+                            acc = orow.dtype.type(0)
+                            for c in range(C):
+                                for kh in range(k):
+                                    xr = xpad[c, q, h + kh]
+                                    for kw in range(k):
+                                        acc += W[o, c, kh, kw] * xr[w + kw]
+                            orow[w] = acc + b[o]
+
+        _SMALL_CONVS[key] = conv
+    return _SMALL_CONVS[key]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _nanmax(a, b):
+    """``numpy.maximum`` for scalars: the larger value, NaN if either is NaN."""
+    return a if (a > b or a != a) else b
+
+
+@njit(cache=True, nogil=True)
+def _maxpool2(x, out):
+    C, n, Ho, Wo = out.shape
+    for c in range(C):
+        for q in range(n):
+            for h in range(Ho):
+                o = out[c, q, h]
+                r0 = x[c, q, 2 * h]
+                r1 = x[c, q, 2 * h + 1]
+                for w in range(Wo):
+                    o[w] = _nanmax(_nanmax(r0[2 * w], r0[2 * w + 1]), _nanmax(r1[2 * w], r1[2 * w + 1]))
+
+
+@njit(cache=True, nogil=True)
+def _maxpool(x, s, out):
+    C, n, Ho, Wo = out.shape
+    for c in range(C):
+        for q in range(n):
+            for h in range(Ho):
+                for w in range(Wo):
+                    m = x[c, q, h * s, w * s]
+                    for i in range(s):
+                        for j in range(s):
+                            m = _nanmax(m, x[c, q, h * s + i, w * s + j])
+                    out[c, q, h, w] = m
+
+
+@njit(cache=True, nogil=True)
+def _relu_inplace(a):
+    flat = a.reshape(a.size)
+    zero = flat.dtype.type(0)
+    for p in range(flat.size):
+        flat[p] = _nanmax(flat[p], zero)
+
+
+def relu_maxpool(x: np.ndarray, s: int, relu: bool) -> np.ndarray:
+    """Optional ReLU then s×s max pooling (stride s) of ``x`` (C, n, H, W); the ReLU commutes with the
+    max, so it is applied to the smaller pooled array. NaN propagates as in ``numpy.maximum``."""
+    C, n, H, W = x.shape
+    if s == 1:
+        out = x.copy()
+    else:
+        out = np.empty((C, n, H // s, W // s), x.dtype)
+        (_maxpool2(x, out) if s == 2 else _maxpool(x, s, out))
+    if relu:
+        _relu_inplace(out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def to_features_T(x, outT, col0):
+    """Write ``x`` (C, n, H, W) as flatten-order feature rows of ``outT`` (C·H·W, N), columns col0..
+    (a transpose blocked by 16 samples, so reads and writes both stay in cache lines)."""
+    C, n, H, W = x.shape
+    HW = H * W
+    for c in range(C):
+        for q0 in range(0, n, 16):
+            q1 = min(n, q0 + 16)
+            for p in range(HW):
+                row = outT[c * HW + p]
+                h = p // W
+                w = p - h * W
+                for q in range(q0, q1):
+                    row[col0 + q] = x[c, q, h, w]
+
+
+def store_forward(model: Model, x: np.ndarray, stop: int) -> np.ndarray:
+    """``model.forward(x, train=True, stop=stop)`` with convolutions and ReLU/max pooling compiled."""
+    layers = model.layers
+    P = model.params
+    i = 0
+    while i < stop:
+        layer = layers[i]
+        if isinstance(layer, Conv2d):
+            C, n, H, W = x.shape
+            Ho, Wo = layer.out_hw(H, W)
+            out = np.empty((layer.cout, n, Ho, Wo), x.dtype)
+            b = P[layer.full("bias")] if layer.bias else np.zeros(layer.cout, x.dtype)
+            p = layer.pad
+            xpad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
+            kern = small_conv_kernel(layer.cout, C, layer.k) if C * layer.k**2 <= 27 else conv2d_forward
+            kern(np.ascontiguousarray(xpad), P[layer.full("weight")], b, out)
+            x = out
+        elif isinstance(layer, (ReLU, MaxPool2d)) and x.ndim == 4:
+            relu = isinstance(layer, ReLU)
+            if relu and i + 1 < stop and isinstance(layers[i + 1], MaxPool2d):
+                i += 1
+                s = layers[i].size
+            elif relu:
+                s = 1
+            else:
+                s = layer.size
+            x = relu_maxpool(np.ascontiguousarray(x), s, relu)
+        else:
+            x, _ = layer.forward(P, x, True)
+        i += 1
+    return x
 
 
 class NumbaIncrementalEvaluator(IncrementalEvaluator):
-    """:class:`IncrementalEvaluator` with the output layer's sweep compiled by Numba."""
+    """:class:`IncrementalEvaluator` with the output layer's sweep and the training-set caches' convolutions
+    compiled by Numba."""
 
     name = "incremental-numba"
     description = "incremental evaluator, output-layer sweep compiled with Numba (CPU)"
     engine = "numba"
 
+    BUILD_CHUNK = 512  # small chunks keep each block's activations in cache
+
+    def store_forward(self, x, stop):
+        return store_forward(self.model, x, stop)
+
+    def write_T(self, a, out, s):
+        if a.ndim == 4:
+            to_features_T(a, out, s)
+        else:
+            out[:, s : s + a.shape[0]] = a.T
+
     def dense_kernel(self, store: DenseStore, view, fin, is_bias, flat, deltas, rows, sf) -> SweepResult:
         aux = store.aux
-        if "stamp" not in aux:
-            S = store.size
+        if "session" not in aux:
             aux["sess"] = np.array([0, -1], np.int64)
-            aux["stamp"] = np.full(S, -1, np.int64)
-            aux["R"] = np.empty(S)
-            aux["M"] = np.empty(S)
-            aux["Q"] = np.empty(S)
+            aux["session"] = np.full((store.size, 4), -1.0)
+        B = rows.shape[1]
         K = len(flat)
         losses = np.empty((K, 3))
         choices = np.empty(K, np.int8)
@@ -198,10 +402,10 @@ class NumbaIncrementalEvaluator(IncrementalEvaluator):
             np.ascontiguousarray(rows, np.int64),
             float(sf),
             aux["sess"],
-            aux["stamp"],
-            aux["R"],
-            aux["M"],
-            aux["Q"],
+            aux["session"],
+            np.empty(B),
+            np.empty(B),
+            np.empty(B),
             losses,
             choices,
             old,

@@ -139,7 +139,7 @@ class CachingEvaluator(Evaluator):
         out = None
         for s in range(0, N, self.BUILD_CHUNK):
             e = min(N, s + self.BUILD_CHUNK)
-            a = self.model.forward(self.x_train[:, s:e], train=True, start=0, stop=l)
+            a = self.store_forward(self.x_train[:, s:e], l)
             if out is None:
                 if layout == "T":
                     feat = int(np.prod(a.shape)) // (e - s)
@@ -149,13 +149,23 @@ class CachingEvaluator(Evaluator):
                     shape[1 if a.ndim == 4 else 0] = N
                     out = xp.empty(tuple(shape), dtype=a.dtype)
             if layout == "T":
-                out[:, s:e] = a.transpose(0, 2, 3, 1).reshape(-1, e - s) if a.ndim == 4 else a.T
+                self.write_T(a, out, s)
             elif a.ndim == 4:
                 out[:, s:e] = a
             else:
                 out[s:e] = a
         self._boundaries[key] = (deps, out)
         return out
+
+    def store_forward(self, x: Array, stop: int) -> Array:
+        """Layers ``0 .. stop-1`` on a chunk of training images, to build a training-set cache
+        (subclasses may compile this; any exact implementation of the forward pass will do)."""
+        return self.model.forward(x, train=True, start=0, stop=stop)
+
+    def write_T(self, a: Array, out: Array, s: int) -> None:
+        """Store a chunk's activation ``a`` (model layout) as columns ``s..`` of a (features, N) cache."""
+        n = a.shape[1] if a.ndim == 4 else a.shape[0]
+        out[:, s : s + n] = a.transpose(0, 2, 3, 1).reshape(-1, n) if a.ndim == 4 else a.T
 
     def prune_boundaries(self) -> None:
         """Drop training-set caches whose prefix parameters have changed (frees their memory)."""
