@@ -251,9 +251,9 @@ class IncrementalEvaluator(CachingEvaluator):
         if xin is None:
             xin = self._anchor_input(L, idx, idx_dev)
         yb = self.y_train[idx_dev]
-        x = self.model.forward(self._unpadded(route, xin), train=True, start=L, stop=route.rest)
+        x = self.forward_range(self._unpadded(route, xin), L, route.rest)
         mix = x
-        logits = self.model.forward(x, train=True, start=route.rest) if route.rest < self.n_layers else x
+        logits = self.forward_range(x, route.rest, self.n_layers) if route.rest < self.n_layers else x
         loss = float(cross_entropy(logits, yb))
         return _State(route, idx, yb, xin, mix, logits, loss, None, int(yb.shape[0]))
 
@@ -296,7 +296,7 @@ class IncrementalEvaluator(CachingEvaluator):
         layer = self.layers[route.anchor]
         P = self.model.params
         if route.kind == "conv":
-            return _conv_out_channel(layer, st.xin, P, o)
+            return self.conv_out_channel(layer, st.xin, o)
         if route.kind == "bn":
             g, b = P[layer.full("gamma")][o : o + 1], P[layer.full("beta")][o : o + 1]
             if short == "gamma":
@@ -325,7 +325,7 @@ class IncrementalEvaluator(CachingEvaluator):
             elif isinstance(layer, GlobalAvgPool):
                 a = layer.forward(P, a[None], True)[0][:, 0]
             else:  # pooling
-                a = layer.forward(P, a[None], True)[0][0]
+                a = self.pool_channel(layer, a)
         return a
 
     def _candidate(self, st: _State, layer: Layer, short: str, f: int, o: int, value: float, d: float):
@@ -354,7 +354,7 @@ class IncrementalEvaluator(CachingEvaluator):
         P = self.model.params
         mixer = self.layers[route.mix]
         if route.mix_kind == "conv":
-            mix = st.mix + _conv_one_input(mixer, delta, P[mixer.full("weight")][:, o])
+            mix = st.mix + self.conv_one_input(mixer, delta, o)
         elif route.mix_kind == "flatten":
             dense = self.layers[route.mix + 1]
             hw = int(np.prod(delta.shape[1:]))
@@ -362,8 +362,25 @@ class IncrementalEvaluator(CachingEvaluator):
             mix = st.mix + delta.reshape(st.B, hw) @ block.T
         else:
             mix = st.mix + delta[:, None] * P[mixer.full("weight")][:, o][None, :]
-        logits = self.model.forward(mix, train=True, start=route.rest) if route.rest < self.n_layers else mix
+        logits = self.forward_range(mix, route.rest, self.n_layers) if route.rest < self.n_layers else mix
         return float(cross_entropy(logits, st.yb)), a, m, mix, logits
+
+    # ------------------------------------------------------------------ kernels (compiled by subclasses)
+    def forward_range(self, x, start: int, stop: int):
+        """Layers ``start .. stop-1`` in training mode (batch statistics)."""
+        return self.model.forward(x, train=True, start=start, stop=stop)
+
+    def conv_out_channel(self, layer: Conv2d, xpad, o: int):
+        """Output channel ``o`` (n, Ho, Wo) of a conv for its zero-padded input."""
+        return _conv_out_channel(layer, xpad, self.model.params, o)
+
+    def conv_one_input(self, layer: Conv2d, delta, o: int):
+        """A conv applied to a change ``delta`` (n, H, W) of its input channel ``o`` (bias excluded)."""
+        return _conv_one_input(layer, delta, self.model.params[layer.full("weight")][:, o])
+
+    def pool_channel(self, layer: Layer, a):
+        """A pooling layer applied to one channel (n, H, W)."""
+        return layer.forward(self.model.params, a[None], True)[0][0]
 
     # ================================================================== output layer
     def _sweep_output_layer(self, param, flat, deltas, batches, sf):

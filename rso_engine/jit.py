@@ -254,6 +254,11 @@ def small_conv_kernel(O: int, C: int, k: int):
     return _SMALL_CONVS[key]
 
 
+def conv_kernel(O: int, C: int, k: int):
+    """The compiled convolution for a filter bank of shape (O, C, k, k)."""
+    return small_conv_kernel(O, C, k) if C * k * k <= 27 else conv2d_forward
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _nanmax(a, b):
     """``numpy.maximum`` for scalars: the larger value, NaN if either is NaN."""
@@ -326,11 +331,12 @@ def to_features_T(x, outT, col0):
                     row[col0 + q] = x[c, q, h, w]
 
 
-def store_forward(model: Model, x: np.ndarray, stop: int) -> np.ndarray:
-    """``model.forward(x, train=True, stop=stop)`` with convolutions and ReLU/max pooling compiled."""
+def store_forward(model: Model, x: np.ndarray, stop: int, start: int = 0) -> np.ndarray:
+    """``model.forward(x, train=True, start=start, stop=stop)`` with convolutions and ReLU/max pooling
+    compiled (other layers run as they are)."""
     layers = model.layers
     P = model.params
-    i = 0
+    i = start
     while i < stop:
         layer = layers[i]
         if isinstance(layer, Conv2d):
@@ -340,8 +346,7 @@ def store_forward(model: Model, x: np.ndarray, stop: int) -> np.ndarray:
             b = P[layer.full("bias")] if layer.bias else np.zeros(layer.cout, x.dtype)
             p = layer.pad
             xpad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
-            kern = small_conv_kernel(layer.cout, C, layer.k) if C * layer.k**2 <= 27 else conv2d_forward
-            kern(np.ascontiguousarray(xpad), P[layer.full("weight")], b, out)
+            conv_kernel(layer.cout, C, layer.k)(np.ascontiguousarray(xpad), P[layer.full("weight")], b, out)
             x = out
         elif isinstance(layer, (ReLU, MaxPool2d)) and x.ndim == 4:
             relu = isinstance(layer, ReLU)
@@ -371,6 +376,32 @@ class NumbaIncrementalEvaluator(IncrementalEvaluator):
 
     def store_forward(self, x, stop):
         return store_forward(self.model, x, stop)
+
+    def forward_range(self, x, start, stop):
+        return store_forward(self.model, x, stop, start)
+
+    def conv_out_channel(self, layer, xpad, o):
+        C, n, Hp, Wp = xpad.shape
+        k = layer.k
+        out = np.empty((1, n, Hp - k + 1, Wp - k + 1), xpad.dtype)
+        w = self.model.params[layer.full("weight")][o : o + 1]
+        b = self.model.params[layer.full("bias")][o : o + 1] if layer.bias else np.zeros(1, xpad.dtype)
+        conv_kernel(1, C, k)(xpad, w, b, out)
+        return out[0]
+
+    def conv_one_input(self, layer, delta, o):
+        p, k = layer.pad, layer.k
+        dp = np.pad(delta, ((0, 0), (p, p), (p, p)))[None] if p else delta[None]
+        n, H, W = delta.shape
+        out = np.empty((layer.cout, n, H + 2 * p - k + 1, W + 2 * p - k + 1), delta.dtype)
+        w = np.ascontiguousarray(self.model.params[layer.full("weight")][:, o : o + 1])
+        conv_kernel(layer.cout, 1, k)(np.ascontiguousarray(dp), w, np.zeros(layer.cout, delta.dtype), out)
+        return out
+
+    def pool_channel(self, layer, a):
+        if isinstance(layer, MaxPool2d):
+            return relu_maxpool(np.ascontiguousarray(a[None]), layer.size, False)[0]
+        return super().pool_channel(layer, a)
 
     def write_T(self, a, out, s):
         if a.ndim == 4:

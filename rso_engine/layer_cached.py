@@ -53,12 +53,14 @@ class CachingEvaluator(Evaluator):
         self._boundaries: dict[tuple[int, str], tuple[tuple[int, ...], Array]] = {}
         self._layer_index = {layer.name: i for i, layer in enumerate(self.layers)}
         self._probe_shapes: dict[int, tuple[int, ...]] = {}
+        self._spare: dict[tuple[int, str], Array] = {}  # stale caches' arrays, reused when rebuilt
 
     # ------------------------------------------------------------------ bookkeeping
     def invalidate(self) -> None:
         for p in self._gen:
             self._gen[p] += 1
         self._boundaries.clear()
+        self._spare.clear()
         self._shadow = None
         self.drop_caches()
 
@@ -132,14 +134,19 @@ class CachingEvaluator(Evaluator):
         hit = self._boundaries.get(key)
         if hit is not None and hit[0] == deps:
             return hit[1]
+        # a stale cache of the same boundary lends its memory: a fresh 100 MB array would cost more
+        # in page faults than filling it does
         self._boundaries.pop(key, None)
         self.prune_boundaries()
+        stale = self._spare.pop(key, None)
         xp = self.xp
         N = self.n_train
         out = None
         for s in range(0, N, self.BUILD_CHUNK):
             e = min(N, s + self.BUILD_CHUNK)
             a = self.store_forward(self.x_train[:, s:e], l)
+            if out is None and stale is not None:
+                out, stale = stale, None
             if out is None:
                 if layout == "T":
                     feat = int(np.prod(a.shape)) // (e - s)
@@ -171,7 +178,7 @@ class CachingEvaluator(Evaluator):
         """Drop training-set caches whose prefix parameters have changed (frees their memory)."""
         for k in list(self._boundaries):
             if self._boundaries[k][0] != self.deps(self.params_before(k[0])):
-                del self._boundaries[k]
+                self._spare[k] = self._boundaries.pop(k)[1]  # its memory is reused by the rebuild
 
     def boundary_rows(self, l: int, idx: Array, use_store: bool | None = None) -> Array:
         """The activation entering layer ``l`` for the mini-batch ``idx`` (device indices), exactly as
