@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 BLOCK = 256
 
 _SOURCE = r"""
+#define RSO_INF __longlong_as_double(0x7ff0000000000000LL)
 extern "C" __global__ void dense_sweep_WT(
     WT* wflat, const long long fin, const int is_bias, const WT* hT, double* zT, const long long* lab,
     const long long C, const long long S, const long long* flat, const double* deltas,
@@ -57,7 +58,7 @@ extern "C" __global__ void dense_sweep_WT(
             const long long y = lab[s];
             const double x = (j < 0) ? 1.0 : (double)hT[j * S + s];
             const double zi = zT[i * S + s];
-            double m = -INFINITY;
+            double m = -RSO_INF;
             for (long long c = 0; c < C; ++c) if (c != i) m = fmax(m, zT[c * S + s]);
             double R = 0.0;
             for (long long c = 0; c < C; ++c) if (c != i) R += exp(zT[c * S + s] - m);
@@ -80,8 +81,8 @@ extern "C" __global__ void dense_sweep_WT(
         if (t == 0) {
             const double l0 = red0[0], l1 = red1[0], l2 = red2[0];
             losses[3 * k] = l0; losses[3 * k + 1] = l1; losses[3 * k + 2] = l2;
-            const double lp = isnan(l0) ? INFINITY : l0, ls = isnan(l1) ? INFINITY : l1,
-                         lm = isnan(l2) ? INFINITY : l2;
+            const double lp = isnan(l0) ? RSO_INF : l0, ls = isnan(l1) ? RSO_INF : l1,
+                         lm = isnan(l2) ? RSO_INF : l2;
             double v;
             if (ls <= lp && ls <= lm) { choices[k] = 0; v = cand[1]; }
             else if (lp <= lm) { choices[k] = 1; v = cand[0]; }
