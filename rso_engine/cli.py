@@ -316,6 +316,9 @@ def _header(trainer: Trainer) -> str:
     if trainer.algorithm == "rso":
         line += (f"\nRSO: batch {cfg.batch_size} per {cfg.batch_mode}, {cfg.cycles} cycles, "
                  f"σ annealing {'on' if cfg.anneal else 'off'} | evaluator: {trainer.evaluator.name}")
+        if cfg.anneal and cfg.cycles == 1:
+            line += ("\nnote: annealing ends at σ_d/10, so a single cycle runs at σ_d/10 throughout; "
+                     "use more cycles, or --no-anneal to keep σ_d")
     else:
         line += (f"\nSGD: lr {cfg.lr}, momentum {cfg.momentum}, batch {trainer.batch_size}, "
                  f"{cfg.cycles} epochs")
