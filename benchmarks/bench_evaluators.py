@@ -86,7 +86,8 @@ def worker(spec: dict) -> dict:
         for p in group.params:
             size = int(np.prod(model.params[p].shape))
             done, spent, chunk, first = 0, 0.0, 1, None
-            while done < size and (spent < spec["seconds"] or done < spec["min_weights"] + 1):
+            # the budget counts steady sweeping only: the first weight may build a training-set cache
+            while done < size and (spent - (first or 0.0) < spec["seconds"] or done < spec["min_weights"] + 1):
                 k = min(chunk, size - done)
                 flat = np.arange(done, done + k)
                 deltas = drng.standard_normal(k) * model.sigma[p]

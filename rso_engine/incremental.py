@@ -303,8 +303,7 @@ class IncrementalEvaluator(CachingEvaluator):
                 g = self.xp.asarray([value], dtype=g.dtype)
             elif short == "beta":
                 b = self.xp.asarray([value], dtype=b.dtype)
-            sub = {layer.full("gamma"): g, layer.full("beta"): b}
-            return layer.forward(sub, st.xin[o : o + 1], True)[0][0]
+            return self.bn_channel(layer, st.xin[o], g, b)
         # dense
         y = st.xin @ P[layer.full("weight")][o]
         if layer.bias:
@@ -320,8 +319,7 @@ class IncrementalEvaluator(CachingEvaluator):
             if isinstance(layer, ReLU):
                 a = xp.maximum(a, 0)
             elif isinstance(layer, BatchNorm2d):
-                g, b = layer.full("gamma"), layer.full("beta")
-                a = layer.forward({g: P[g][o : o + 1], b: P[b][o : o + 1]}, a[None], True)[0][0]
+                a = self.bn_channel(layer, a, P[layer.full("gamma")][o : o + 1], P[layer.full("beta")][o : o + 1])
             elif isinstance(layer, GlobalAvgPool):
                 a = layer.forward(P, a[None], True)[0][:, 0]
             else:  # pooling
@@ -377,6 +375,12 @@ class IncrementalEvaluator(CachingEvaluator):
     def conv_one_input(self, layer: Conv2d, delta, o: int):
         """A conv applied to a change ``delta`` (n, H, W) of its input channel ``o`` (bias excluded)."""
         return _conv_one_input(layer, delta, self.model.params[layer.full("weight")][:, o])
+
+    def bn_channel(self, layer: BatchNorm2d, a, gamma, beta):
+        """A batch norm (training mode) applied to one channel ``a`` (n, H, W) with scale ``gamma`` and
+        shift ``beta`` (1-element arrays)."""
+        sub = {layer.full("gamma"): gamma, layer.full("beta"): beta}
+        return layer.forward(sub, a[None], True)[0][0]
 
     def pool_channel(self, layer: Layer, a):
         """A pooling layer applied to one channel (n, H, W)."""

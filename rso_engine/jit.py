@@ -27,7 +27,7 @@ import numpy as np
 
 from .evaluators import SweepResult
 from .incremental import DenseStore, IncrementalEvaluator, incremental_unavailable
-from .layers import Conv2d, MaxPool2d, ReLU
+from .layers import BN_EPS, AvgPool2d, BatchNorm2d, Conv2d, GlobalAvgPool, MaxPool2d, ReLU
 from .models import Model
 
 try:  # numba is a runtime dependency, but the engine must work without it
@@ -315,6 +315,61 @@ def relu_maxpool(x: np.ndarray, s: int, relu: bool) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
+def batchnorm_train(x, gamma, beta, eps, relu, out):
+    """Batch norm with the batch's own statistics (mean and biased variance per channel of ``x``
+    (C, ...) flattened to (C, M)), optionally followed by ReLU, into ``out``; the statistics are
+    accumulated in float64, then applied as the layer does: (x − mean)·(γ·inv) + β."""
+    C, M = x.shape
+    zero = out.dtype.type(0)
+    for c in range(C):
+        row = x[c]
+        s = 0.0
+        for p in range(M):
+            s += row[p]
+        mean = row.dtype.type(s / M)
+        v = 0.0
+        for p in range(M):
+            d = np.float64(row[p] - mean)
+            v += d * d
+        var = row.dtype.type(v / M)
+        scale = gamma[c] * (1.0 / np.sqrt(var + eps))
+        scale = row.dtype.type(scale)
+        b = beta[c]
+        o = out[c]
+        for p in range(M):
+            y = (row[p] - mean) * scale + b
+            o[p] = _nanmax(y, zero) if relu else y
+
+
+@njit(cache=True, nogil=True)
+def avgpool2(x, out):
+    """2×2 average pooling (stride 2) of ``x`` (C, n, H, W) into ``out``: the four values summed in the
+    order numpy's mean over the window axes adds them, then divided by 4."""
+    C, n, Ho, Wo = out.shape
+    for c in range(C):
+        for q in range(n):
+            for h in range(Ho):
+                o = out[c, q, h]
+                r0 = x[c, q, 2 * h]
+                r1 = x[c, q, 2 * h + 1]
+                for w in range(Wo):
+                    o[w] = ((r0[2 * w] + r0[2 * w + 1]) + (r1[2 * w] + r1[2 * w + 1])) / 4
+
+
+@njit(cache=True, nogil=True)
+def global_avgpool(x, out):
+    """Mean of each (channel, sample) plane of ``x`` (C, n, H, W) into ``out`` (n, C)."""
+    C, n, H, W = x.shape
+    for c in range(C):
+        for q in range(n):
+            s = x.dtype.type(0)
+            for h in range(H):
+                for w in range(W):
+                    s += x[c, q, h, w]
+            out[q, c] = s / (H * W)
+
+
+@njit(cache=True, nogil=True)
 def to_features_T(x, outT, col0):
     """Write ``x`` (C, n, H, W) as flatten-order feature rows of ``outT`` (C·H·W, N), columns col0..
     (a transpose blocked by 16 samples, so reads and writes both stay in cache lines)."""
@@ -329,6 +384,20 @@ def to_features_T(x, outT, col0):
                 w = p - h * W
                 for q in range(q0, q1):
                     row[col0 + q] = x[c, q, h, w]
+
+
+def bn_forward(layer: BatchNorm2d, P: dict, x: np.ndarray, relu: bool = False, channels=None) -> np.ndarray:
+    """A batch norm layer in training mode (optionally + ReLU) on ``x`` (C, n, H, W); ``channels`` picks
+    the γ/β entries when ``x`` holds only some channels."""
+    g, b = P[layer.full("gamma")], P[layer.full("beta")]
+    if channels is not None:
+        g, b = g[channels], b[channels]
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    C = x.shape[0]
+    batchnorm_train(x.reshape(C, -1), np.ascontiguousarray(g), np.ascontiguousarray(b), BN_EPS, relu,
+                    out.reshape(C, -1))  # fmt: skip
+    return out
 
 
 def store_forward(model: Model, x: np.ndarray, stop: int, start: int = 0) -> np.ndarray:
@@ -347,6 +416,19 @@ def store_forward(model: Model, x: np.ndarray, stop: int, start: int = 0) -> np.
             p = layer.pad
             xpad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
             conv_kernel(layer.cout, C, layer.k)(np.ascontiguousarray(xpad), P[layer.full("weight")], b, out)
+            x = out
+        elif isinstance(layer, BatchNorm2d) and x.ndim == 4:
+            relu = i + 1 < stop and isinstance(layers[i + 1], ReLU)
+            x = bn_forward(layer, P, x, relu)
+            i += relu
+        elif isinstance(layer, AvgPool2d) and layer.size == 2 and x.ndim == 4:
+            C, n, H, W = x.shape
+            out = np.empty((C, n, H // 2, W // 2), x.dtype)
+            avgpool2(np.ascontiguousarray(x), out)
+            x = out
+        elif isinstance(layer, GlobalAvgPool) and x.ndim == 4:
+            out = np.empty((x.shape[1], x.shape[0]), x.dtype)
+            global_avgpool(np.ascontiguousarray(x), out)
             x = out
         elif isinstance(layer, (ReLU, MaxPool2d)) and x.ndim == 4:
             relu = isinstance(layer, ReLU)
@@ -398,9 +480,19 @@ class NumbaIncrementalEvaluator(IncrementalEvaluator):
         conv_kernel(layer.cout, 1, k)(np.ascontiguousarray(dp), w, np.zeros(layer.cout, delta.dtype), out)
         return out
 
+    def bn_channel(self, layer, a, gamma, beta):
+        out = np.empty_like(a)
+        batchnorm_train(np.ascontiguousarray(a).reshape(1, -1), gamma, beta, BN_EPS, False, out.reshape(1, -1))
+        return out
+
     def pool_channel(self, layer, a):
         if isinstance(layer, MaxPool2d):
             return relu_maxpool(np.ascontiguousarray(a[None]), layer.size, False)[0]
+        if isinstance(layer, AvgPool2d) and layer.size == 2:
+            n, H, W = a.shape
+            out = np.empty((1, n, H // 2, W // 2), a.dtype)
+            avgpool2(np.ascontiguousarray(a[None]), out)
+            return out[0]
         return super().pool_channel(layer, a)
 
     def write_T(self, a, out, s):
