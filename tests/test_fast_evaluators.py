@@ -239,6 +239,19 @@ def test_trainer_runs_match_the_reference_in_every_batch_mode():
             assert _weights(_trainer(name, **kw)) == ref, (mode, name)
 
 
+def test_sweep_orders_and_options_match_the_reference():
+    """Input-first layers, reversed order inside a layer, frozen batch norm, a layer subset."""
+    common = dict(layer_order="input-first", in_layer_order="reverse", n_train=32, batch_size=4)
+    for kw in (dict(model="papernet", train_layers=["conv1"], search_bn=False),
+               dict(model="mlp", train_layers=["fc2", "fc1"], batch_mode="cycle")):  # fmt: skip
+        kw.update(common)
+        t = _trainer("reference", **kw)
+        t.max_chunk = 50
+        ref = _weights(t, limit=600)
+        for name in ("incremental", "incremental-numba") if not _numba_missing() else ("incremental",):
+            assert _weights(_trainer(name, **kw), limit=600) == ref, (kw["model"], name)
+
+
 def test_a_resumed_run_continues_like_the_uninterrupted_one(tmp_path):
     kw = dict(model="mlp", train_layers=["fc2"], cycles=2)
     full = _weights(_trainer("auto", **kw))
