@@ -20,8 +20,10 @@ import logging
 
 import numpy as np
 
+from .backend import array_module
 from .evaluators import SweepResult
 from .incremental import DenseStore, IncrementalEvaluator, incremental_unavailable
+from .layers import Conv2d
 from .models import Model
 
 log = logging.getLogger(__name__)
@@ -116,12 +118,56 @@ def _kernel(dtype: np.dtype):
     return _kernels[name]
 
 
+#: bytes of im2col patches per matrix product on the GPU (the engine's layers use 32 MB chunks, which
+#: on a GPU means hundreds of tiny launches per conv at batch 5000)
+GPU_CHUNK_BYTES = 1 << 30
+
+
+def conv_forward(layer: Conv2d, P: dict, x, chunk_bytes: int = GPU_CHUNK_BYTES):
+    """``layer.forward`` (stride 1, zero padding) as im2col + one matrix product per ``chunk_bytes`` of
+    patches; written for any array module (so it is tested with NumPy)."""
+    xp = array_module(x)
+    C, N, H, W = x.shape
+    k, p = layer.k, layer.pad
+    Ho, Wo = layer.out_hw(H, W)
+    xpad = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
+    W2 = P[layer.full("weight")].reshape(layer.cout, -1)
+    y = xp.empty((layer.cout, N, Ho * Wo), dtype=x.dtype)
+    step = max(1, min(N, chunk_bytes // max(1, C * k * k * Ho * Wo * x.itemsize)))
+    for s in range(0, N, step):
+        e = min(N, s + step)
+        cols = layer.im2col(xpad[:, s:e], Ho, Wo)
+        y[:, s:e] = (W2 @ cols).reshape(layer.cout, e - s, Ho * Wo)
+    y = y.reshape(layer.cout, N, Ho, Wo)
+    if layer.bias:
+        y += P[layer.full("bias")][:, None, None, None]
+    return y
+
+
+def forward_range(model: Model, x, start: int, stop: int, chunk_bytes: int = GPU_CHUNK_BYTES):
+    """``model.forward(x, train=True, start, stop)`` with the convolutions in large chunks."""
+    P = model.params
+    for layer in model.layers[start:stop]:
+        x = conv_forward(layer, P, x, chunk_bytes) if isinstance(layer, Conv2d) else layer.forward(P, x, True)[0]
+    return x
+
+
 class CupyIncrementalEvaluator(IncrementalEvaluator):
-    """The incremental evaluator on the GPU; the output layer's sweep is one CUDA kernel per chunk."""
+    """The incremental evaluator on the GPU; the output layer's sweep is one CUDA kernel per chunk and the
+    convolutions run in large chunks."""
 
     name = "incremental-cupy"
     description = "incremental evaluator on CuPy, output-layer sweep as a CUDA kernel"
     engine = "cupy+rawkernel"
+
+    def forward_range(self, x, start, stop):
+        return forward_range(self.model, x, start, stop)
+
+    def store_forward(self, x, stop):
+        return forward_range(self.model, x, 0, stop)
+
+    BUILD_CHUNK = 16384
+    chunk_bytes = GPU_CHUNK_BYTES
 
     def dense_kernel(self, store: DenseStore, view, fin, is_bias, flat, deltas, rows, sf) -> SweepResult:
         if self.engine != "cupy+rawkernel":

@@ -140,6 +140,8 @@ class IncrementalEvaluator(CachingEvaluator):
     name = "incremental"
     description = "scores each candidate at the cost of the channel it changes (NumPy/CuPy)"
     engine = "xp"
+    #: bytes of im2col patches per matrix product in the channel convolutions
+    chunk_bytes = 32 << 20
 
     def __init__(self, model: Model, x_train: Array, y_train: Array):
         super().__init__(model, x_train, y_train)
@@ -370,11 +372,11 @@ class IncrementalEvaluator(CachingEvaluator):
 
     def conv_out_channel(self, layer: Conv2d, xpad, o: int):
         """Output channel ``o`` (n, Ho, Wo) of a conv for its zero-padded input."""
-        return _conv_out_channel(layer, xpad, self.model.params, o)
+        return _conv_out_channel(layer, xpad, self.model.params, o, self.chunk_bytes)
 
     def conv_one_input(self, layer: Conv2d, delta, o: int):
         """A conv applied to a change ``delta`` (n, H, W) of its input channel ``o`` (bias excluded)."""
-        return _conv_one_input(layer, delta, self.model.params[layer.full("weight")][:, o])
+        return _conv_one_input(layer, delta, self.model.params[layer.full("weight")][:, o], self.chunk_bytes)
 
     def bn_channel(self, layer: BatchNorm2d, a, gamma, beta):
         """A batch norm (training mode) applied to one channel ``a`` (n, H, W) with scale ``gamma`` and
@@ -523,18 +525,18 @@ class IncrementalEvaluator(CachingEvaluator):
 
 
 # ---------------------------------------------------------------------- conv helpers
-def _chunk_step(per_sample_bytes: int, n: int) -> int:
-    return max(1, min(n, (32 << 20) // max(1, per_sample_bytes)))
+def _chunk_step(per_sample_bytes: int, n: int, chunk_bytes: int) -> int:
+    return max(1, min(n, chunk_bytes // max(1, per_sample_bytes)))
 
 
-def _conv_out_channel(layer: Conv2d, xpad, P, o: int):
+def _conv_out_channel(layer: Conv2d, xpad, P, o: int, chunk_bytes: int = 32 << 20):
     """Output channel ``o`` (n, Ho, Wo) of ``layer`` for a zero-padded input (C, n, H+2p, W+2p)."""
     C, n, Hp, Wp = xpad.shape
     k = layer.k
     Ho, Wo = Hp - k + 1, Wp - k + 1
     w = P[layer.full("weight")][o].reshape(-1)
     out = layer_xp(xpad).empty((n, Ho * Wo), dtype=xpad.dtype)
-    step = _chunk_step(C * k * k * Ho * Wo * xpad.itemsize, n)
+    step = _chunk_step(C * k * k * Ho * Wo * xpad.itemsize, n, chunk_bytes)
     for s in range(0, n, step):
         e = min(n, s + step)
         out[s:e] = (w @ layer.im2col(xpad[:, s:e], Ho, Wo)).reshape(e - s, Ho * Wo)
@@ -544,7 +546,7 @@ def _conv_out_channel(layer: Conv2d, xpad, P, o: int):
     return out
 
 
-def _conv_one_input(layer: Conv2d, delta, w):
+def _conv_one_input(layer: Conv2d, delta, w, chunk_bytes: int = 32 << 20):
     """``layer`` applied to a change ``delta`` (n, H, W) of one input channel whose filter slices
     are ``w`` (C_out, k, k): the change of every output channel (C_out, n, Ho, Wo), bias excluded."""
     xp = layer_xp(delta)
@@ -555,7 +557,7 @@ def _conv_one_input(layer: Conv2d, delta, w):
     cout = w.shape[0]
     w2 = w.reshape(cout, k * k)
     out = xp.empty((cout, n, Ho * Wo), dtype=delta.dtype)
-    step = _chunk_step(k * k * Ho * Wo * delta.itemsize, n)
+    step = _chunk_step(k * k * Ho * Wo * delta.itemsize, n, chunk_bytes)
     for s in range(0, n, step):
         e = min(n, s + step)
         cols = xp.stack([dp[s:e, i : i + Ho, j : j + Wo] for i in range(k) for j in range(k)], axis=0)

@@ -283,6 +283,18 @@ def test_weights_changed_from_outside_are_noticed():
 
 
 # --------------------------------------------------------------------------- GPU
+@pytest.mark.parametrize("model_name", MODELS)
+def test_the_gpu_paths_large_chunk_forward_matches_the_layers(model_name):
+    """The CuPy evaluator's forward (convolutions in 1 GB chunks) is array-module generic: check it here."""
+    from rso_engine.gpu_kernels import forward_range
+
+    model = build_model(model_name, dtype="float64")
+    x = model.to_input(np.random.default_rng(0).normal(size=(20, 1, 28, 28)))
+    n = len(model.layers)
+    np.testing.assert_allclose(forward_range(model, x, 0, n, chunk_bytes=1 << 16), model.forward(x), rtol=1e-12)
+    np.testing.assert_allclose(forward_range(model, x, 0, n), model.forward(x), rtol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def cupy_backend():
     pytest.importorskip("cupy")
