@@ -165,7 +165,7 @@ class CachingEvaluator(Evaluator):
         return out
 
     def store_forward(self, x: Array, stop: int) -> Array:
-        """Layers ``0 .. stop-1`` on a chunk of training images, to build a training-set cache
+        """Layers ``0 .. stop-1`` in training mode, for a training-set cache or a batch's prefix
         (subclasses may compile this; any exact implementation of the forward pass will do)."""
         return self.model.forward(x, train=True, start=0, stop=stop)
 
@@ -189,7 +189,7 @@ class CachingEvaluator(Evaluator):
             store = self.train_boundary(l)
             return store[:, idx] if store.ndim == 4 else store[idx]
         xb = self.x_train[:, idx]
-        return self.model.forward(xb, train=True, start=0, stop=l) if l else xb
+        return self.store_forward(xb, l) if l else xb
 
 
 class LayerCachedEvaluator(CachingEvaluator):
