@@ -240,20 +240,17 @@ class IncrementalEvaluator(CachingEvaluator):
             xin = self.xp.pad(xin, ((0, 0), (0, 0), (p, p), (p, p)))
         return xin
 
-    def _unpadded(self, route: Route, xin):
-        layer = self.layers[route.anchor]
-        if isinstance(layer, Conv2d) and layer.pad:
-            p = layer.pad
-            return xin[:, :, p:-p, p:-p]
-        return xin
-
     def _build_state(self, route: Route, idx: np.ndarray, idx_dev, xin=None) -> _State:
         """A fresh state for a batch: one forward pass from the anchor."""
         L = route.anchor
         if xin is None:
             xin = self._anchor_input(L, idx, idx_dev)
         yb = self.y_train[idx_dev]
-        x = self.forward_range(self._unpadded(route, xin), L, route.rest)
+        layer = self.layers[L]
+        if isinstance(layer, Conv2d) and layer.pad:  # the input is kept padded: no second padded copy
+            x = self.forward_range(self.conv_from_padded(layer, xin), L + 1, route.rest)
+        else:
+            x = self.forward_range(xin, L, route.rest)
         mix = x
         logits = self.forward_range(x, route.rest, self.n_layers) if route.rest < self.n_layers else x
         loss = float(cross_entropy(logits, yb))
@@ -369,6 +366,24 @@ class IncrementalEvaluator(CachingEvaluator):
     def forward_range(self, x, start: int, stop: int):
         """Layers ``start .. stop-1`` in training mode (batch statistics)."""
         return self.model.forward(x, train=True, start=start, stop=stop)
+
+    def conv_from_padded(self, layer: Conv2d, xpad):
+        """A conv layer's full output (C_out, n, Ho, Wo) from its already zero-padded input."""
+        P = self.model.params
+        xp = self.xp
+        C, n, Hp, Wp = xpad.shape
+        k = layer.k
+        Ho, Wo = Hp - k + 1, Wp - k + 1
+        W2 = P[layer.full("weight")].reshape(layer.cout, -1)
+        y = xp.empty((layer.cout, n, Ho * Wo), dtype=xpad.dtype)
+        step = _chunk_step(C * k * k * Ho * Wo * xpad.itemsize, n, self.chunk_bytes)
+        for s in range(0, n, step):
+            e = min(n, s + step)
+            y[:, s:e] = (W2 @ layer.im2col(xpad[:, s:e], Ho, Wo)).reshape(layer.cout, e - s, Ho * Wo)
+        y = y.reshape(layer.cout, n, Ho, Wo)
+        if layer.bias:
+            y += P[layer.full("bias")][:, None, None, None]
+        return y
 
     def conv_out_channel(self, layer: Conv2d, xpad, o: int):
         """Output channel ``o`` (n, Ho, Wo) of a conv for its zero-padded input."""
