@@ -64,6 +64,32 @@ def _log_acc(p, a, R, t):
 
 
 @njit(cache=True, nogil=True)
+def _session_fill(zT, lab, i, sid2, aux):
+    """Every sample's session record for row ``i`` (see :func:`dense_sweep`), per sample the same
+    operations in the same order as the lazy fill."""
+    C, S = zT.shape
+    m = np.full(S, -np.inf)
+    for c in range(C):
+        if c != i:
+            row = zT[c]
+            for s in range(S):
+                if row[s] > m[s]:
+                    m[s] = row[s]
+    r = np.zeros(S)
+    for c in range(C):
+        if c != i:
+            row = zT[c]
+            for s in range(S):
+                r[s] += math.exp(row[s] - m[s])
+    for s in range(S):
+        y = lab[s]
+        aux[s, 0] = r[s]
+        aux[s, 1] = m[s]
+        aux[s, 2] = m[s] if y == i else m[s] - zT[y, s]
+        aux[s, 3] = sid2 + 1.0 if y == i else sid2
+
+
+@njit(cache=True, nogil=True)
 def dense_sweep(wflat, fin, is_bias, f32, hT, zT, lab, flat, deltas, rows, sf, sess, aux, xs, zs, tg,
                 losses, choices, old, new):  # fmt: skip
     """Sweep weights ``flat`` of the output layer (see the module docstring), choice for choice the
@@ -89,6 +115,13 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, zT, lab, flat, deltas, rows, sf, s
         if sess[1] != i:
             sess[0] += 1
             sess[1] = i
+            # many weights of this row ahead: fill every sample's record now, in streaming passes over the
+            # logits (the same numbers the lazy per-sample fill below computes)
+            n_row = 1
+            while k + n_row < K and (flat[k + n_row] if is_bias else flat[k + n_row] // fin) == i:
+                n_row += 1
+            if n_row * B >= S // 4:
+                _session_fill(zT, lab, i, 2.0 * sess[0], aux)
         sid2 = 2.0 * sess[0]
         w = np.float64(wflat[f])
         dl = deltas[k]

@@ -160,9 +160,11 @@ def test_stay_decay_and_larger_batches_are_identical(evaluator):
 def test_results_do_not_depend_on_chunking(evaluator):
     if evaluator == "incremental-numba" and _numba_missing():
         pytest.skip("no numba")
-    for mode in ("weight", "layer"):
-        a = drive(evaluator, "papernet", mode, chunk_seed=1)
-        b = drive(evaluator, "papernet", mode, chunk_seed=2)
+    big = dict(n_train=256, per_tensor=120)  # the output layer's session records: filled eagerly or lazily
+    for model_name, mode, kw in (("papernet", "weight", {}), ("papernet", "layer", {}), ("oneconv", "weight", big),
+                                 ("mlp", "layer", big)):  # fmt: skip
+        a = drive(evaluator, model_name, mode, chunk_seed=1, **kw)
+        b = drive(evaluator, model_name, mode, chunk_seed=2, **kw)
         assert_same(a, b, rtol=0)
 
 
