@@ -200,25 +200,32 @@ class IncrementalEvaluator(CachingEvaluator):
         new = np.empty(K)
         shared = len(batches) == 1
         dtype = model.dtype
+        st = None
         for k in range(K):
             f = int(flat[k])
             if shared:
                 st = self._shared_state(route, batches[0], refresh=(f % period == 0))
             else:
+                st = None  # free the previous batch's arrays before building the next
                 st = self._build_state(route, batches[k], self.to_dev(batches[k]))
             o = f // per_channel
             if st.o != o:
                 self._set_channel(st, o)
             w = float(view[f])
             cands = candidates(w, float(deltas[k]), sf, dtype)
-            outs = [None, None, None]
-            for c in (0, 2, 1):
+            outs = [None, None, None]  # what the chosen candidate leaves in a shared state (not all kept:
+            for c in (0, 2, 1):  # at batch 5000 one candidate's mix output is 250 MB)
                 if c == 1 and sf == 1.0:
                     losses[k, 1] = st.loss
                     continue
                 out = self._candidate(st, layer, short, f, o, float(cands[c]), float(cands[c]) - w)
-                outs[c] = out
                 losses[k, c] = out[0]
+                if shared:
+                    outs[c] = out
+                if c == 2 and shared:  # of w ± Δ only the lower loss can be picked (plus on a tie)
+                    lp, lm = (np.inf if v != v else v for v in (losses[k, 0], losses[k, 2]))
+                    outs[0 if lm < lp else 2] = None
+                del out
             choices[k] = choose(*losses[k])
             c = 1 - int(choices[k])
             view[f] = cands[c]
