@@ -1,19 +1,26 @@
 """Compiled inner sweeps for the CPU (Numba), behind :class:`NumbaIncrementalEvaluator`.
 
 The output layer's sweep is a loop of tiny steps — for each weight: three candidate values, one ``exp``
-per sample and candidate, a pick, and on a change one row update of the cached logits — so in Python
-its cost is interpreter overhead. :func:`dense_sweep` runs a whole chunk of weights in one call.
+per sample and candidate, a pick, and on a change an update of the cached logits — so in Python its
+cost is interpreter overhead. :func:`dense_sweep` runs a whole chunk of weights in one call.
 
 The loss of a candidate that changes logit column ``i`` of sample ``s`` to ``z_i + a``::
 
-    loss_s = m_s + log(R_s + exp(z_i + a - m_s)) - z_{s,y_s}
+    loss_s = M_s + log(R_s + exp(z_i + a - M_s)) - z_{s,y_s},   R_s = Σ_{k≠i} exp(z_k - M_s)
 
-where ``m_s`` is the largest of the other logits and ``R_s = Σ_{k≠i} exp(z_k - m_s)``. ``m_s``, ``R_s``
-and ``z_{s,y_s}`` (for ``y_s ≠ i``) do not change while row ``i`` of the weight matrix is swept (only
-column ``i`` of the logits moves), so they are computed once per sample and row ("session") and reused.
-The batch's sum of ``log`` terms is taken as the log of a running product (rescaled to stay finite),
-which leaves one ``exp`` per sample and candidate. This is the same quantity the reference computes
-(``log Σ exp(z - max) + max``) up to float64 rounding.
+with a per-sample shift ``M_s`` (the largest logit when the sample's record was made, renewed when the
+logits drift far from it). Each sample's record keeps ``exp(z_k - M_s)`` for every class, so ``R_s`` is
+a sum of the other rows' entries; the entry of row ``i`` is refreshed, one ``exp`` per sample, when the
+sweep leaves row ``i``. The batch's sum of ``log`` terms is taken as the log of a running product
+(rescaled to stay finite), which leaves one ``exp`` per sample and candidate. This is the same quantity
+the reference computes (``log Σ exp(z - max) + max``) up to float64 rounding.
+
+Keeping the training set's logits exact is what costs most: an accepted change of ``w[i, j]`` moves
+logit ``i`` of every cached sample by ``Δ·h[s, j]``. Accepted changes of one block of ``BLOCK`` columns
+are therefore collected and applied together when the sweep leaves the block (samples of the batch add
+the pending ones on the fly), reading that block of the layer's input once rather than one column per
+change: at the usual high acceptance rates this halves the memory traffic, which is then one read of
+the layer's input per output row (see ``docs/performance.md``).
 
 Numba is optional: :func:`numba_unavailable_reason` says why it cannot be used, and the pure NumPy
 evaluator is used instead.
@@ -55,48 +62,107 @@ def _log_acc(p, a, R, t):
     if t > 600.0:  # exp(t) would overflow: log(R + e^t) = t + log(1 + R e^-t)
         return p, a + t + math.log1p(R * math.exp(-t))
     v = R + math.exp(t)
-    if v > 1e50:
+    if v == 0.0:  # R = 0 and e^t underflowed: log(R + e^t) = t
+        return p, a + t
+    if v > 1e50 or v < 1e-50:
         return p, a + math.log(v)
     p = p * v
-    if p > 1e250:
+    if p > 1e250 or p < 1e-250:
         return 1.0, a + math.log(p)
     return p, a
 
 
+#: columns of the output layer's input per lazily applied block (16 float32 = one 64-byte cache line)
+BLOCK = 16
+#: a sample's shift M is renewed when its largest exp(z - M) leaves [e^-LIMIT, e^LIMIT]
+_SHIFT_LIMIT = 40.0
+
+
 @njit(cache=True, nogil=True)
-def _session_fill(zT, lab, i, sid2, aux):
-    """Every sample's session record for row ``i`` (see :func:`dense_sweep`), per sample the same
-    operations in the same order as the lazy fill."""
+def dense_records(zT, lab, rec):
+    """Each sample's record for :func:`dense_sweep`: rec[s, :C] = exp(z[s] − M_s) with the shift M_s =
+    max z[s] in rec[s, C], and the label's logit z[s, y_s] in rec[s, C + 1]."""
     C, S = zT.shape
-    m = np.full(S, -np.inf)
-    for c in range(C):
-        if c != i:
-            row = zT[c]
-            for s in range(S):
-                if row[s] > m[s]:
-                    m[s] = row[s]
-    r = np.zeros(S)
-    for c in range(C):
-        if c != i:
-            row = zT[c]
-            for s in range(S):
-                r[s] += math.exp(row[s] - m[s])
     for s in range(S):
-        y = lab[s]
-        aux[s, 0] = r[s]
-        aux[s, 1] = m[s]
-        aux[s, 2] = m[s] if y == i else m[s] - zT[y, s]
-        aux[s, 3] = sid2 + 1.0 if y == i else sid2
+        _reshift(zT, lab, rec, s)
 
 
 @njit(cache=True, nogil=True)
-def dense_sweep(wflat, fin, is_bias, f32, hT, zT, lab, flat, deltas, rows, sf, sess, aux, xs, zs, tg,
+def _reshift(zT, lab, rec, s):
+    C = zT.shape[0]
+    m = -np.inf
+    for c in range(C):
+        if zT[c, s] > m:
+            m = zT[c, s]
+    for c in range(C):
+        rec[s, c] = math.exp(zT[c, s] - m)
+    rec[s, C] = m
+    rec[s, C + 1] = zT[lab[s], s]
+
+
+@njit(cache=True, nogil=True)
+def _finish_row(zT, lab, rec, i):
+    """Row ``i``'s logits are final (its sweep moved on): bring column i of the records up to date."""
+    C, S = zT.shape
+    hi = math.exp(_SHIFT_LIMIT)
+    lo = math.exp(-_SHIFT_LIMIT)
+    for s in range(S):
+        e = math.exp(zT[i, s] - rec[s, C])
+        rec[s, i] = e
+        if lab[s] == i:
+            rec[s, C + 1] = zT[i, s]
+        top = e
+        for c in range(C):
+            if rec[s, c] > top:
+                top = rec[s, c]
+        if not (lo <= top <= hi):  # keep every exp of this sample far from over/underflow
+            _reshift(zT, lab, rec, s)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+def _block_dot(pend, hb, s):
+    """Σ_q pend[q]·h[s, block column q]: the pending (accepted, not yet applied) changes of one block."""
+    acc = 0.0
+    for q in range(pend.shape[0]):
+        acc += pend[q] * np.float64(hb[s, q])
+    return acc
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _flush(zT, hT, hB, st, pend):
+    """Apply the pending block of accepted changes to its row of the cached logits, for every sample:
+    with a few changes one pass over each changed column of ``hT`` (one per change), with many one pass
+    over the block of ``hB`` (the cost of BLOCK/2 columns, whatever the count)."""
+    i, blk = st[1], st[2]
+    row = zT[i]
+    if 2 * st[3] < BLOCK:
+        for q in range(BLOCK):
+            d = pend[q]
+            if d != 0.0:
+                h = hT[blk * BLOCK + q]
+                for s in range(row.shape[0]):
+                    row[s] += d * np.float64(h[s])
+    else:
+        hb = hB[blk]
+        for s in range(row.shape[0]):
+            row[s] += _block_dot(pend, hb, s)
+    pend[:] = 0.0
+    st[3] = 0
+
+
+@njit(cache=True, nogil=True)
+def dense_sweep(wflat, fin, is_bias, f32, hT, hB, zT, lab, rec, st, pend, flat, deltas, rows, sf, xs, ts, Rs,
                 losses, choices, old, new):  # fmt: skip
     """Sweep weights ``flat`` of the output layer (see the module docstring), choice for choice the
     same as :meth:`IncrementalEvaluator.dense_kernel`.
 
-    ``aux`` (S, 4) holds each sample's session record [R, m, Q, tag], ``tag`` = 2·session (+1 when the
-    sample's label is the row being swept); ``sess`` = [session, row]; ``xs``, ``zs``, ``tg`` are
+    ``hB`` (F/BLOCK, S, BLOCK) is the layer's input in column blocks; ``zT`` (C, S) the cached logits;
+    ``rec`` the samples' records (:func:`dense_records`). An accepted weight change is not added to all
+    S logits at once: the changes of one block of BLOCK columns of the current row are collected in
+    ``pend`` and applied together when the sweep leaves the block (one pass over that block of ``hB``
+    instead of one pass per weight; in the meantime the batch's samples add them on the fly). ``st`` =
+    [row whose records are stale, row of the pending block, pending block, pending count]; it and ``pend``
+    persist between calls, so results do not depend on how a sweep is chunked. ``xs``, ``ts``, ``Rs`` are
     scratch of length B.
     """
     K = flat.shape[0]
@@ -112,17 +178,14 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, zT, lab, flat, deltas, rows, sf, s
         else:
             i = f // fin
             j = f - i * fin
-        if sess[1] != i:
-            sess[0] += 1
-            sess[1] = i
-            # many weights of this row ahead: fill every sample's record now, in streaming passes over the
-            # logits (the same numbers the lazy per-sample fill below computes)
-            n_row = 1
-            while k + n_row < K and (flat[k + n_row] if is_bias else flat[k + n_row] // fin) == i:
-                n_row += 1
-            if n_row * B >= S // 4:
-                _session_fill(zT, lab, i, 2.0 * sess[0], aux)
-        sid2 = 2.0 * sess[0]
+        if st[3] > 0 and (st[1] != i or (j >= 0 and j // BLOCK != st[2])):
+            _flush(zT, hT, hB, st, pend)
+        if st[0] != i:  # a new row: the previous one's logits are final
+            if st[0] >= 0:
+                _finish_row(zT, lab, rec, st[0])
+            st[0] = i
+        pending = st[3] > 0
+        hb = hB[st[2]]
         w = np.float64(wflat[f])
         dl = deltas[k]
         c0 = w + dl
@@ -136,19 +199,9 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, zT, lab, flat, deltas, rows, sf, s
         d1 = c1 - w
         d2 = c2 - w
         r = rows[0] if shared else rows[k]
-        # gather first: independent loads keep many cache misses in flight
-        if j >= 0:
-            hj = hT[j]
-            for b in range(B):
-                xs[b] = hj[r[b]]
-        else:
-            for b in range(B):
-                xs[b] = 1.0
+        hx = hB[j // BLOCK] if j >= 0 else hB[0]
+        jq = j % BLOCK
         zi_row = zT[i]
-        for b in range(B):
-            s = r[b]
-            zs[b] = zi_row[s]
-            tg[b] = aux[s, 3]
         base = 0.0
         labx = 0.0
         p0 = 1.0
@@ -157,30 +210,36 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, zT, lab, flat, deltas, rows, sf, s
         a0 = 0.0
         a1 = 0.0
         a2 = 0.0
+        # gather first, in loops with tiny bodies: many independent cache misses stay in flight
+        if j >= 0:
+            for b in range(B):
+                xs[b] = hx[r[b], jq]
+        else:
+            xs[:] = 1.0
+        for b in range(B):
+            ts[b] = zi_row[r[b]]
         for b in range(B):
             s = r[b]
-            if tg[b] != sid2 and tg[b] != sid2 + 1.0:  # first visit in this row's session
-                m = -np.inf
-                for c in range(C):
-                    if c != i and zT[c, s] > m:
-                        m = zT[c, s]
-                rr = 0.0
-                for c in range(C):
-                    if c != i:
-                        rr += math.exp(zT[c, s] - m)
-                y = lab[s]
-                aux[s, 0] = rr
-                aux[s, 1] = m
-                aux[s, 2] = m if y == i else m - zT[y, s]
-                aux[s, 3] = sid2 + 1.0 if y == i else sid2
             x = xs[b]
-            zi = zs[b]
-            t = zi - aux[s, 1]
-            R = aux[s, 0]
-            base += aux[s, 2]
-            if aux[s, 3] != sid2:  # the label is this row: its logit moves with the candidate
-                base -= zi
+            zi = ts[b]
+            if pending:
+                zi += _block_dot(pend, hb, s)
+            M = rec[s, C]
+            R = 0.0
+            for c in range(C):
+                if c != i:
+                    R += rec[s, c]
+            if lab[s] == i:  # the label is this row: its logit moves with the candidate
+                base += M - zi
                 labx += x
+            else:
+                base += M - rec[s, C + 1]
+            ts[b] = zi - M
+            Rs[b] = R
+        for b in range(B):
+            x = xs[b]
+            t = ts[b]
+            R = Rs[b]
             p0, a0 = _log_acc(p0, a0, R, t + d0 * x)
             p1, a1 = _log_acc(p1, a1, R, t + d1 * x)
             p2, a2 = _log_acc(p2, a2, R, t + d2 * x)
@@ -212,13 +271,22 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, zT, lab, flat, deltas, rows, sf, s
                 for s in range(S):
                     zi_row[s] += dd
             else:
-                _axpy(zi_row, dd, hT[j])
+                pend[jq] = dd
+                st[1] = i
+                st[2] = j // BLOCK
+                st[3] += 1
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _axpy(z, a, h):
-    for s in range(z.shape[0]):
-        z[s] += a * np.float64(h[s])
+def column_blocks(hT: np.ndarray) -> np.ndarray:
+    """``hT`` (F, S) as (ceil(F/BLOCK), S, BLOCK) column blocks (zero-padded), each block's columns
+    contiguous per sample."""
+    F, S = hT.shape
+    nb = -(-F // BLOCK)
+    out = np.zeros((nb, S, BLOCK), hT.dtype)
+    for b in range(nb):
+        cols = hT[b * BLOCK : (b + 1) * BLOCK]
+        out[b, :, : len(cols)] = cols.T
+    return out
 
 
 # ---------------------------------------------------------------------- training-set caches
@@ -545,37 +613,23 @@ class NumbaIncrementalEvaluator(IncrementalEvaluator):
 
     def dense_kernel(self, store: DenseStore, view, fin, is_bias, flat, deltas, rows, sf) -> SweepResult:
         aux = store.aux
-        if "session" not in aux:
-            aux["sess"] = np.array([0, -1], np.int64)
-            aux["session"] = np.full((store.size, 4), -1.0)
-        B = rows.shape[1]
+        if "rec" not in aux:
+            C, S = store.zT.shape
+            aux["hB"] = column_blocks(store.hT)
+            aux["rec"] = np.empty((S, C + 2))
+            dense_records(store.zT, store.lab, aux["rec"])
+            aux["state"] = np.array([-1, -1, 0, 0], np.int64)
+            aux["pending"] = np.zeros(BLOCK)
         K = len(flat)
         losses = np.empty((K, 3))
         choices = np.empty(K, np.int8)
         old = np.empty(K)
         new = np.empty(K)
-        dense_sweep(
-            view,
-            int(fin),
-            bool(is_bias),
-            view.dtype == np.float32,
-            store.hT,
-            store.zT,
-            store.lab,
-            np.ascontiguousarray(flat, np.int64),
-            np.ascontiguousarray(deltas, np.float64),
-            np.ascontiguousarray(rows, np.int64),
-            float(sf),
-            aux["sess"],
-            aux["session"],
-            np.empty(B),
-            np.empty(B),
-            np.empty(B),
-            losses,
-            choices,
-            old,
-            new,
-        )
+        B = rows.shape[1]
+        dense_sweep(view, int(fin), bool(is_bias), view.dtype == np.float32, store.hT, aux["hB"], store.zT,
+                    store.lab, aux["rec"], aux["state"], aux["pending"], np.ascontiguousarray(flat, np.int64),
+                    np.ascontiguousarray(deltas, np.float64), np.ascontiguousarray(rows, np.int64), float(sf),
+                    np.empty(B), np.empty(B), np.empty(B), losses, choices, old, new)  # fmt: skip
         return SweepResult(losses, choices, old, new)
 
 
