@@ -119,6 +119,23 @@ def _finish_row(zT, lab, rec, i):
             _reshift(zT, lab, rec, s)
 
 
+@njit(cache=True, nogil=True)
+def _start_row(rec, lab, i, sr):
+    """Each sample's numbers for a sweep of row ``i``: sr[s] = [R_s, M_s, M_s − z_{s,y_s}, y_s == i]
+    (what does not move while row ``i`` is swept), one compact record per sample."""
+    S = rec.shape[0]
+    C = rec.shape[1] - 2
+    for s in range(S):
+        R = 0.0
+        for c in range(C):
+            if c != i:
+                R += rec[s, c]
+        sr[s, 0] = R
+        sr[s, 1] = rec[s, C]
+        sr[s, 2] = rec[s, C] - rec[s, C + 1]
+        sr[s, 3] = 1.0 if lab[s] == i else 0.0
+
+
 @njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
 def _block_dot(pend, hb, s):
     """Σ_q pend[q]·h[s, block column q]: the pending (accepted, not yet applied) changes of one block."""
@@ -151,24 +168,23 @@ def _flush(zT, hT, hB, st, pend):
 
 
 @njit(cache=True, nogil=True)
-def dense_sweep(wflat, fin, is_bias, f32, hT, hB, zT, lab, rec, st, pend, flat, deltas, rows, sf, xs, ts, Rs,
+def dense_sweep(wflat, fin, is_bias, f32, hT, hB, zT, lab, rec, sr, st, pend, flat, deltas, rows, sf, xs, ts, Rs,
                 losses, choices, old, new):  # fmt: skip
     """Sweep weights ``flat`` of the output layer (see the module docstring), choice for choice the
     same as :meth:`IncrementalEvaluator.dense_kernel`.
 
-    ``hB`` (F/BLOCK, S, BLOCK) is the layer's input in column blocks; ``zT`` (C, S) the cached logits;
-    ``rec`` the samples' records (:func:`dense_records`). An accepted weight change is not added to all
-    S logits at once: the changes of one block of BLOCK columns of the current row are collected in
-    ``pend`` and applied together when the sweep leaves the block (one pass over that block of ``hB``
-    instead of one pass per weight; in the meantime the batch's samples add them on the fly). ``st`` =
-    [row whose records are stale, row of the pending block, pending block, pending count]; it and ``pend``
-    persist between calls, so results do not depend on how a sweep is chunked. ``xs``, ``ts``, ``Rs`` are
-    scratch of length B.
+    ``hT`` (F, S) is the layer's input and ``hB`` (F/BLOCK, S, BLOCK) the same in column blocks; ``zT``
+    (C, S) the cached logits; ``rec`` the samples' records (:func:`dense_records`) and ``sr`` (S, 4) their
+    numbers for the current row (:func:`_start_row`). An accepted weight change is not added to all S
+    logits at once: the changes of one block of BLOCK columns of the current row are collected in ``pend``
+    and applied together when the sweep leaves the block (:func:`_flush`; in the meantime the batch's
+    samples add them on the fly). ``st`` = [row whose records are stale, row of the pending block, pending
+    block, pending count]; it and ``pend`` persist between calls, so results do not depend on how a sweep
+    is chunked. ``xs``, ``ts``, ``Rs`` are scratch of length B.
     """
     K = flat.shape[0]
     shared = rows.shape[0] == 1
     B = rows.shape[1]
-    C = zT.shape[0]
     S = zT.shape[1]
     for k in range(K):
         f = flat[k]
@@ -183,6 +199,7 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, hB, zT, lab, rec, st, pend, flat, 
         if st[0] != i:  # a new row: the previous one's logits are final
             if st[0] >= 0:
                 _finish_row(zT, lab, rec, st[0])
+            _start_row(rec, lab, i, sr)
             st[0] = i
         pending = st[3] > 0
         hb = hB[st[2]]
@@ -224,18 +241,14 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, hB, zT, lab, rec, st, pend, flat, 
             zi = ts[b]
             if pending:
                 zi += _block_dot(pend, hb, s)
-            M = rec[s, C]
-            R = 0.0
-            for c in range(C):
-                if c != i:
-                    R += rec[s, c]
-            if lab[s] == i:  # the label is this row: its logit moves with the candidate
+            M = sr[s, 1]
+            if sr[s, 3] != 0.0:  # the label is this row: its logit moves with the candidate
                 base += M - zi
                 labx += x
             else:
-                base += M - rec[s, C + 1]
+                base += sr[s, 2]
+            Rs[b] = sr[s, 0]
             ts[b] = zi - M
-            Rs[b] = R
         for b in range(B):
             x = xs[b]
             t = ts[b]
@@ -277,15 +290,25 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, hB, zT, lab, rec, st, pend, flat, 
                 st[3] += 1
 
 
+@njit(cache=True, nogil=True)
+def _to_blocks(hT, out):
+    F, S = hT.shape
+    for s0 in range(0, S, 64):  # 64 samples at a time: reads and writes both stay in cache lines
+        s1 = min(S, s0 + 64)
+        for j in range(F):
+            row = hT[j]
+            blk = out[j // BLOCK]
+            q = j % BLOCK
+            for s in range(s0, s1):
+                blk[s, q] = row[s]
+
+
 def column_blocks(hT: np.ndarray) -> np.ndarray:
     """``hT`` (F, S) as (ceil(F/BLOCK), S, BLOCK) column blocks (zero-padded), each block's columns
     contiguous per sample."""
     F, S = hT.shape
-    nb = -(-F // BLOCK)
-    out = np.zeros((nb, S, BLOCK), hT.dtype)
-    for b in range(nb):
-        cols = hT[b * BLOCK : (b + 1) * BLOCK]
-        out[b, :, : len(cols)] = cols.T
+    out = np.zeros((-(-F // BLOCK), S, BLOCK), hT.dtype)
+    _to_blocks(np.ascontiguousarray(hT), out)
     return out
 
 
@@ -617,6 +640,7 @@ class NumbaIncrementalEvaluator(IncrementalEvaluator):
             C, S = store.zT.shape
             aux["hB"] = column_blocks(store.hT)
             aux["rec"] = np.empty((S, C + 2))
+            aux["row_rec"] = np.empty((S, 4))
             dense_records(store.zT, store.lab, aux["rec"])
             aux["state"] = np.array([-1, -1, 0, 0], np.int64)
             aux["pending"] = np.zeros(BLOCK)
@@ -627,8 +651,9 @@ class NumbaIncrementalEvaluator(IncrementalEvaluator):
         new = np.empty(K)
         B = rows.shape[1]
         dense_sweep(view, int(fin), bool(is_bias), view.dtype == np.float32, store.hT, aux["hB"], store.zT,
-                    store.lab, aux["rec"], aux["state"], aux["pending"], np.ascontiguousarray(flat, np.int64),
-                    np.ascontiguousarray(deltas, np.float64), np.ascontiguousarray(rows, np.int64), float(sf),
+                    store.lab, aux["rec"], aux["row_rec"], aux["state"], aux["pending"],
+                    np.ascontiguousarray(flat, np.int64), np.ascontiguousarray(deltas, np.float64),
+                    np.ascontiguousarray(rows, np.int64), float(sf),
                     np.empty(B), np.empty(B), np.empty(B), losses, choices, old, new)  # fmt: skip
         return SweepResult(losses, choices, old, new)
 
