@@ -119,6 +119,12 @@ def _finish_row(zT, lab, rec, i):
             _reshift(zT, lab, rec, s)
 
 
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _axpy(z, a, h):
+    for s in range(z.shape[0]):
+        z[s] += a * np.float64(h[s])
+
+
 @njit(cache=True, nogil=True)
 def _start_row(rec, lab, i, sr):
     """Each sample's numbers for a sweep of row ``i``: sr[s] = [R_s, M_s, M_s − z_{s,y_s}, y_s == i]
@@ -145,7 +151,7 @@ def _block_dot(pend, hb, s):
     return acc
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, nogil=True)
 def _flush(zT, hT, hB, st, pend):
     """Apply the pending block of accepted changes to its row of the cached logits, for every sample:
     with a few changes one pass over each changed column of ``hT`` (one per change), with many one pass
@@ -154,11 +160,8 @@ def _flush(zT, hT, hB, st, pend):
     row = zT[i]
     if 2 * st[3] < BLOCK:
         for q in range(BLOCK):
-            d = pend[q]
-            if d != 0.0:
-                h = hT[blk * BLOCK + q]
-                for s in range(row.shape[0]):
-                    row[s] += d * np.float64(h[s])
+            if pend[q] != 0.0:
+                _axpy(row, pend[q], hT[blk * BLOCK + q])
     else:
         hb = hB[blk]
         for s in range(row.shape[0]):
@@ -180,7 +183,8 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, hB, zT, lab, rec, sr, st, pend, fl
     and applied together when the sweep leaves the block (:func:`_flush`; in the meantime the batch's
     samples add them on the fly). ``st`` = [row whose records are stale, row of the pending block, pending
     block, pending count]; it and ``pend`` persist between calls, so results do not depend on how a sweep
-    is chunked. ``xs``, ``ts``, ``Rs`` are scratch of length B.
+    is chunked. With batches of more than S/BLOCK samples a change is applied at once (the batch's visits
+    would cost more than the saved passes). ``xs``, ``ts``, ``Rs`` are scratch of length B.
     """
     K = flat.shape[0]
     shared = rows.shape[0] == 1
@@ -283,6 +287,8 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, hB, zT, lab, rec, sr, st, pend, fl
             if j < 0:
                 for s in range(S):
                     zi_row[s] += dd
+            elif B * BLOCK >= S:  # large batches: adding pending changes per visit would cost more
+                _axpy(zi_row, dd, hT[j])
             else:
                 pend[jq] = dd
                 st[1] = i

@@ -170,17 +170,19 @@ def test_results_do_not_depend_on_chunking(evaluator):
 
 @pytest.mark.skipif(bool(_numba_missing()), reason="no numba")
 @pytest.mark.parametrize("scale", [0.05, 100.0])
-@pytest.mark.parametrize("order", ["forward", "reverse"])
-def test_the_jit_output_layer_sweep_matches_the_numpy_one(scale, order):
+@pytest.mark.parametrize("order,batch", [("forward", 32), ("reverse", 32), ("forward", 64)])
+def test_the_jit_output_layer_sweep_matches_the_numpy_one(scale, order, batch):
     """The compiled output-layer sweep defers accepted changes of a block of columns and applies them
     in one pass (per column when few): the same choices as the vectorised NumPy sweep, and the cached
     logits exactly the layer's output again once the sweep has left a row; small Δs (most accepted) and
-    huge ones (few accepted) take the two ways of applying a block."""
+    huge ones (few accepted) take the two ways of applying a block; batches of S/BLOCK samples or more
+    apply every change at once."""
     from rso_engine.incremental import DenseStore, IncrementalEvaluator
     from rso_engine.jit import BLOCK, NumbaIncrementalEvaluator
 
     rng = np.random.default_rng(5)
-    S, F, C = 300, 2 * BLOCK + 5, 4  # a partial last block
+    S, F, C = 600, 2 * BLOCK + 5, 4  # a partial last block
+    assert (batch * BLOCK < S) == (batch == 32)
     x, y = _data(64, "float64", NUMPY)
     model = build_model("mlp", backend=NUMPY, dtype="float64")
     fast = NumbaIncrementalEvaluator(model, x, y)
@@ -207,7 +209,7 @@ def test_the_jit_output_layer_sweep_matches_the_numpy_one(scale, order):
                 k = int(drng.integers(1, 40))
                 sl = flat[pos : pos + k]
                 deltas = drng.standard_normal(len(sl)) * scale
-                rows = drng.integers(0, S, (len(sl), 32))
+                rows = drng.integers(0, S, (len(sl), batch))
                 kernel = NumbaIncrementalEvaluator.dense_kernel if ev is fast else IncrementalEvaluator.dense_kernel
                 out.append(kernel(ev, store, view, fin, is_bias, sl, deltas, rows, 1.0))
                 pos += k
