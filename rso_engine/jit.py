@@ -299,14 +299,15 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, hB, zT, lab, rec, sr, st, pend, fl
 @njit(cache=True, nogil=True)
 def _to_blocks(hT, out):
     F, S = hT.shape
-    for s0 in range(0, S, 64):  # 64 samples at a time: reads and writes both stay in cache lines
-        s1 = min(S, s0 + 64)
-        for j in range(F):
-            row = hT[j]
-            blk = out[j // BLOCK]
-            q = j % BLOCK
-            for s in range(s0, s1):
-                blk[s, q] = row[s]
+    nb, _, P = out.shape
+    for b in range(nb):
+        blk = out[b]
+        for s0 in range(0, S, 256):  # 256 samples of the block's rows at a time, so writes fill whole lines
+            s1 = min(S, s0 + 256)
+            for q in range(min(P, F - b * P)):
+                row = hT[b * P + q]
+                for s in range(s0, s1):
+                    blk[s, q] = row[s]
 
 
 def column_blocks(hT: np.ndarray) -> np.ndarray:
