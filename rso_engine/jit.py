@@ -190,6 +190,7 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, hB, zT, lab, rec, sr, st, pend, fl
     shared = rows.shape[0] == 1
     B = rows.shape[1]
     S = zT.shape[1]
+    lazy = B * BLOCK < S  # else every change is applied at once and hB is not used
     for k in range(K):
         f = flat[k]
         if is_bias:
@@ -220,7 +221,7 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, hB, zT, lab, rec, sr, st, pend, fl
         d1 = c1 - w
         d2 = c2 - w
         r = rows[0] if shared else rows[k]
-        hx = hB[j // BLOCK] if j >= 0 else hB[0]
+        hx = hB[j // BLOCK] if lazy and j >= 0 else hB[0]
         jq = j % BLOCK
         zi_row = zT[i]
         base = 0.0
@@ -232,9 +233,13 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, hB, zT, lab, rec, sr, st, pend, fl
         a1 = 0.0
         a2 = 0.0
         # gather first, in loops with tiny bodies: many independent cache misses stay in flight
-        if j >= 0:
+        if j >= 0 and lazy:
             for b in range(B):
                 xs[b] = hx[r[b], jq]
+        elif j >= 0:
+            hj = hT[j]
+            for b in range(B):
+                xs[b] = hj[r[b]]
         else:
             xs[:] = 1.0
         for b in range(B):
@@ -287,7 +292,7 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, hB, zT, lab, rec, sr, st, pend, fl
             if j < 0:
                 for s in range(S):
                     zi_row[s] += dd
-            elif B * BLOCK >= S:  # large batches: adding pending changes per visit would cost more
+            elif not lazy:  # large batches: adding pending changes per visit would cost more
                 _axpy(zi_row, dd, hT[j])
             else:
                 pend[jq] = dd
@@ -643,14 +648,16 @@ class NumbaIncrementalEvaluator(IncrementalEvaluator):
 
     def dense_kernel(self, store: DenseStore, view, fin, is_bias, flat, deltas, rows, sf) -> SweepResult:
         aux = store.aux
+        C, S = store.zT.shape
         if "rec" not in aux:
-            C, S = store.zT.shape
-            aux["hB"] = column_blocks(store.hT)
             aux["rec"] = np.empty((S, C + 2))
             aux["row_rec"] = np.empty((S, 4))
             dense_records(store.zT, store.lab, aux["rec"])
             aux["state"] = np.array([-1, -1, 0, 0], np.int64)
             aux["pending"] = np.zeros(BLOCK)
+        if "hB" not in aux:  # column blocks only where changes are collected (batches of < S/BLOCK samples)
+            lazy = rows.shape[1] * BLOCK < S
+            aux["hB"] = column_blocks(store.hT) if lazy else np.zeros((1, 1, BLOCK), store.hT.dtype)
         K = len(flat)
         losses = np.empty((K, 3))
         choices = np.empty(K, np.int8)
