@@ -27,6 +27,8 @@ def test_opens_paused_at_cycle_zero_with_everything_drawn(make_window, qtbot):
     assert c.info.model == "oneconv" and c.info.evaluator == "reference"
     assert c.runner.weight_events == 0
     qtbot.waitUntil(lambda: all(p.has_content() for p in w.panels), timeout=WAIT)
+    lo, hi = w.compare.acc.getViewBox().viewRange()[0]
+    assert -0.1 < lo <= 0 and 1 <= hi < 1.1  # the lone cycle-0 points at the left of a 0..1 cycle axis
     assert w.act_play.text() == "Start"
     assert "oneconv" in w.status["model"].text() and "CPU" in w.status["backend"].text()
 
