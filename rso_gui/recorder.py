@@ -181,6 +181,7 @@ class Recorder(QObject):
         self._title = ""
         self._window_timer = False
         self._drawn = None
+        self._layout: tuple = ()
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._tick)
@@ -245,6 +246,7 @@ class Recorder(QObject):
             self.window.timer.stop()
             self.window.controller.pause()
             self._drawn = None
+            self._layout = ()
             self._target_steps = -1  # first: wait until paused, grab the state as it is
             self.timer.setInterval(5)
         else:
@@ -334,9 +336,15 @@ class Recorder(QObject):
         r = c.runner
         if self._drawn is not None:
             # the snapshot was drawn on the last tick; the event loop has since laid out what its texts
-            # changed, so the frame does not depend on whether the window had drawn it before
-            snap, self._drawn = self._drawn, None
+            # changed, so the frame does not depend on whether the window had drawn it before. Until the
+            # layout has stopped moving (a window just shown settles over a few ticks) draw it again.
             QCoreApplication.sendPostedEvents()
+            layout = self._layout_signature()
+            if layout != self._layout:
+                self._layout = layout
+                self.window.refresh()
+                return
+            snap, self._drawn = self._drawn, None
             self._push(self._grab())
             if snap.finished or (self.options.max_frames is not None and self.frames >= self.options.max_frames):
                 self.stop()
@@ -352,6 +360,12 @@ class Recorder(QObject):
         self.window.refresh()  # draw exactly this snapshot now
         QCoreApplication.sendPostedEvents()
         self._drawn = snap
+        self._layout = self._layout_signature()
+
+    def _layout_signature(self) -> tuple:
+        """Where every widget of the recorded target sits, to tell when the layout has settled."""
+        widget = self.target_widget(self.options.target)
+        return tuple(w.geometry().getRect() for w in [widget, *widget.findChildren(QWidget)] if w.isVisible())
 
 
 __all__ = [

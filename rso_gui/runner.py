@@ -559,10 +559,14 @@ class Runner:
                         self._cond.wait(min(ahead, 1.0))
 
     def _idle(self, state: str, mode: str) -> None:
-        self._set_state(state)
-        if self._view_dirty:
+        last = self.latest
+        stale = last is None or last.state != state or last.steps != self.rso.steps
+        if self._view_dirty or stale:
+            # a pause requested after the burst's snapshot was taken: show the state it landed on, with an
+            # exact landscape, before anyone sees the new state
             self._view_dirty = False
             self._publish(landscape=True, state=state)
+        self._set_state(state)
         with self._cond:
             if not self._stop and self._mode == mode and not self._view_dirty and not self._calls:
                 self._cond.wait(0.5)

@@ -54,6 +54,31 @@ STATE_TEXT = {
 }
 
 
+class ProportionalSplitter(QSplitter):
+    """A splitter that keeps its panes in fixed proportions (until the user drags a handle, then in the
+    dragged ones) whatever sizes the window went through: the panes' sizes are a function of the
+    splitter's size alone, so two windows of the same size lay out alike (deterministic recordings)."""
+
+    def __init__(self, orientation, weights: tuple[float, ...]):
+        super().__init__(orientation)
+        self.weights = tuple(float(w) for w in weights)
+        self.splitterMoved.connect(self._dragged)
+
+    def _dragged(self, _pos: int, _index: int) -> None:
+        sizes = self.sizes()
+        if sum(sizes) > 0:
+            self.weights = tuple(float(v) for v in sizes)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.count() == len(self.weights):
+            vertical = self.orientation() == Qt.Orientation.Vertical
+            total = (self.height() if vertical else self.width()) - self.handleWidth() * (self.count() - 1)
+            scale = max(0, total) / sum(self.weights)
+            sizes = [int(round(w * scale)) for w in self.weights[:-1]]
+            self.setSizes([*sizes, max(0, total) - sum(sizes)])
+
+
 class MainWindow(QMainWindow):
     """``MainWindow(controller=None, restore=True)``: with no controller, one is made from the remembered
     settings (or the defaults) and a first run is prepared at once."""
@@ -130,13 +155,13 @@ class MainWindow(QMainWindow):
         self.panels = [self.landscape, self.weights, self.filters, self.compare]
         for p in self.panels:
             p.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self.top = QSplitter(Qt.Orientation.Horizontal)
+        self.top = ProportionalSplitter(Qt.Orientation.Horizontal, (1, 2))
         self.top.addWidget(self.landscape)
         self.top.addWidget(self.weights)
-        self.bottom = QSplitter(Qt.Orientation.Horizontal)
+        self.bottom = ProportionalSplitter(Qt.Orientation.Horizontal, (1, 1))
         self.bottom.addWidget(self.filters)
         self.bottom.addWidget(self.compare)
-        self.split = QSplitter(Qt.Orientation.Vertical)
+        self.split = ProportionalSplitter(Qt.Orientation.Vertical, (2, 1))
         self.split.addWidget(self.top)
         self.split.addWidget(self.bottom)
         for sp in (self.top, self.bottom, self.split):

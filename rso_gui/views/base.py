@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QFontMetrics, QImage
 from PySide6.QtWidgets import QFrame, QGraphicsItem, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ..runner import RunInfo, Snapshot
@@ -103,6 +103,12 @@ class Panel(QFrame):
             # axes are repainted with every change inside the plot; replaying their QPicture costs
             # several ms each time, a cached pixmap almost nothing (redrawn only when the axis changes)
             ax.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            if name in ("left", "right"):
+                # a fixed width: pyqtgraph otherwise widens the axis for the widest tick labels it has ever
+                # shown, so the plot's layout would depend on its history (and recordings would differ)
+                ticks = QFontMetrics(t.font(0.9)).horizontalAdvance("−00.0000")
+                label = QFontMetrics(t.font(0.95)).height() if ax.labelText else 0
+                ax.setWidth(ticks + 4 + 6 + label + 2)
         plot.showGrid(x=True, y=True, alpha=0.25)
 
     def label_html(self, text: str, color: str) -> str:
@@ -121,8 +127,11 @@ def image_has_content(img: QImage, min_colors: int = 3) -> bool:
 
 
 def make_view_box(lock_aspect: bool = True, invert_y: bool = True) -> pg.ViewBox:
+    """A view box for images that keeps fitting its content (add overlays with ``ignoreBounds=True``):
+    the fit follows the box's current size, not the size it had when the image first arrived."""
     vb = pg.ViewBox(lockAspect=lock_aspect, invertY=invert_y, enableMouse=False, enableMenu=False)
     vb.setDefaultPadding(0.02)
+    vb.enableAutoRange()
     return vb
 
 

@@ -174,10 +174,13 @@ class ComparePanel(Panel):
         self.set_text(self.summary, "  ·  ".join(parts) if parts else "–")
         self.flush_text(force=True)
         xs = np.concatenate([x for x, _, _ in data.values()])
+        # one point so far (cycle 0): start the axis at 0 and leave room for what comes, rather than
+        # centring an arbitrary span on the point
+        lone = not log and len(xs) > 0 and xs.max() - xs.min() <= 0
         for p in (self.acc, self.loss):
-            p.enableAutoRange()
-            if not log and len(xs) and xs.max() - xs.min() <= 0:
-                # one point so far (cycle 0): start the axis at 0 and leave room for what comes, rather
-                # than centring an arbitrary span on the point
+            p.enableAutoRange(axis="y")
+            if lone:
                 p.enableAutoRange(axis="x", enable=False)
                 p.setXRange(min(0.0, xs.min()), max(1.0, xs.max()), padding=0.02)
+            else:
+                p.enableAutoRange(axis="x")

@@ -92,7 +92,7 @@ class FiltersPanel(Panel):
             img.setColorMap(t.weight_cmap())
             vb.addItem(img)
             rect = rect_item(t)
-            vb.addItem(rect)
+            vb.addItem(rect, ignoreBounds=True)
             self._filters[param] = (layout, img, rect, vb, level)
             row = 2 * r + 2
         self._feature_row = row
@@ -145,7 +145,7 @@ class FiltersPanel(Panel):
         if self.info is None:
             return
         cur = snap.current
-        for param, (layout, img, rect, vb, level) in self._filters.items():
+        for param, (layout, img, rect, _vb, level) in self._filters.items():
             values = snap.params.get(param)
             if values is None:
                 continue
@@ -153,8 +153,6 @@ class FiltersPanel(Panel):
             if first or not np.array_equal(self._shown.get(param), values):  # unchanged while other layers run
                 self._shown[param] = values
                 img.setImage(layout.image(values), levels=(-level, level), autoLevels=False)
-            if first:
-                vb.autoRange(padding=0.02)
             if cur is not None and cur[1] == param:
                 r, c = layout.pixel(cur[2])
                 rect.setRect(QRectF(c - 0.1, r - 0.1, 1.2, 1.2))
@@ -173,13 +171,10 @@ class FiltersPanel(Panel):
         if names != [m[0] for m in self._maps] or self._digit is None:
             self._build_maps(names)
         if self._digit is not None and snap.digit is not None:
-            img, vb, label = self._digit
+            img, _vb, label = self._digit
             d = snap.digit
             lo, hi = float(d.min()), float(d.max())
-            first = img.image is None
             img.setImage(d, levels=(lo, hi if hi > lo else lo + 1), autoLevels=False)
-            if first:
-                vb.autoRange(padding=0.02)
             classes = self.info.classes
             name = classes[snap.digit_label] if 0 <= snap.digit_label < len(classes) else snap.digit_label
             text = f"test #{self.digit_box.value()}: {name}"
@@ -189,13 +184,10 @@ class FiltersPanel(Panel):
                 text += f" → predicted {pred} {ok}"
             if label.text != text:
                 label.setText(text, color=self.theme.foreground, size=f"{self.theme.font_pt * 0.9:.0f}pt")
-        for (_name, img, vb, _label), (_, fmap) in zip(self._maps, snap.feature_maps, strict=False):
+        for (_name, img, _vb, _label), (_, fmap) in zip(self._maps, snap.feature_maps, strict=False):
             shape = fmap.shape  # (C, H, W)
             lay = self._map_layouts.get(shape)
             if lay is None:
                 lay = self._map_layouts[shape] = TileLayout((shape[0], 1, shape[1], shape[2]))
             hi = float(np.max(fmap))
-            first = img.image is None
             img.setImage(lay.image(fmap), levels=(0.0, hi if hi > 0 else 1.0), autoLevels=False)
-            if first:
-                vb.autoRange(padding=0.02)

@@ -109,7 +109,7 @@ class WeightPanel(Panel):
         self.heat_img = pg.ImageItem()
         self.heat_box.addItem(self.heat_img)
         self.heat_rect = rect_item(self.theme)
-        self.heat_box.addItem(self.heat_rect)
+        self.heat_box.addItem(self.heat_rect, ignoreBounds=True)
         self.body.addWidget(self.heat, 3)
 
         bottom = QHBoxLayout()
@@ -212,7 +212,6 @@ class WeightPanel(Panel):
             self.heat_img.setImage(lay.image(values), levels=(-level, level), autoLevels=False)
             if param != self._param:
                 self._param = param
-                self.heat_box.autoRange(padding=0.02)
                 self.heat_label.setText(
                     f"{param} {tuple(lay.shape)} as {lay.describe()} · colour ±{LEVEL_SIGMAS:g}σ_d = ±{level:.3g}",
                     color=t.foreground,
