@@ -287,3 +287,29 @@ def test_settings_are_remembered(qtbot, tiny, settings_dir):
         assert w3.controller.config.model == "oneconv"
     finally:
         w3.close()
+
+
+def test_panel_splitters_depend_on_their_size_alone(qtbot):
+    """Two windows of one size lay their panels out alike, whatever sizes they passed through (so
+    deterministic recordings are identical); a dragged handle sets new proportions."""
+    from PySide6.QtWidgets import QWidget  # noqa: PLC0415
+
+    from rso_gui.window import ProportionalSplitter  # noqa: PLC0415
+
+    sizes = []
+    for path in ((900,), (613, 1207, 777, 900)):
+        sp = ProportionalSplitter(Qt.Orientation.Horizontal, (1, 2))
+        qtbot.addWidget(sp)
+        sp.addWidget(QWidget())
+        sp.addWidget(QWidget())
+        sp.show()
+        for w in path:
+            sp.resize(w, 300)
+            qtbot.wait(1)
+        sizes.append(sp.sizes())
+    assert sizes[0] == sizes[1] and abs(sizes[0][1] - 2 * sizes[0][0]) <= 2
+    sp.moveSplitter(450, 1)  # what a drag does
+    dragged = sp.sizes()
+    sp.resize(1800, 300)
+    qtbot.wait(1)
+    assert abs(sp.sizes()[0] / sum(sp.sizes()) - dragged[0] / sum(dragged)) < 0.01
