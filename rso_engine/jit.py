@@ -18,9 +18,9 @@ the reference computes (``log Σ exp(z - max) + max``) up to float64 rounding.
 Keeping the training set's logits exact is what costs most: an accepted change of ``w[i, j]`` moves
 logit ``i`` of every cached sample by ``Δ·h[s, j]``. Accepted changes of one block of ``BLOCK`` columns
 are therefore collected and applied together when the sweep leaves the block (samples of the batch add
-the pending ones on the fly), reading that block of the layer's input once rather than one column per
-change: at the usual high acceptance rates this halves the memory traffic, which is then one read of
-the layer's input per output row (see ``docs/performance.md``).
+the pending ones on the fly), reading that block of the layer's input once rather than one column (and
+the logit row) per change; what is left is about one read of the layer's input per output row, the
+bound discussed in ``docs/performance.md``.
 
 Numba is optional: :func:`numba_unavailable_reason` says why it cannot be used, and the pure NumPy
 evaluator is used instead.
