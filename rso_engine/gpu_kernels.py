@@ -114,7 +114,11 @@ def _kernel(dtype: np.dtype):
     name = "float" if dtype == np.float32 else "double"
     if name not in _kernels:
         src = _SOURCE.replace("WT", name).replace("BLOCK", str(BLOCK))
-        _kernels[name] = cupy.RawKernel(src, "dense_sweep_" + name)
+        kernel = cupy.RawKernel(src, "dense_sweep_" + name)
+        compile_now = getattr(kernel, "compile", None)  # CuPy compiles on first launch otherwise: fail here,
+        if compile_now is not None:  # before the sweep starts, so the caller can fall back cleanly
+            compile_now()
+        _kernels[name] = kernel
     return _kernels[name]
 
 
