@@ -16,6 +16,20 @@ from typing import Any
 import numpy as np
 
 ENV_VAR = "RSO_BACKEND"
+THREADS_VAR = "RSO_THREADS"
+
+
+def cpu_threads() -> int:
+    """How many threads the engine may use for work that splits by image (building training-set caches):
+    ``RSO_THREADS`` if set (the GUI sets one fewer than the cores, leaving one for drawing), else every core.
+    Results never depend on it."""
+    value = os.environ.get(THREADS_VAR, "").strip()
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise BackendError(f"{THREADS_VAR}={value!r} is not a number of threads; unset it or give e.g. 2") from None
+    return max(1, os.cpu_count() or 1)
 
 
 class BackendError(RuntimeError):

@@ -29,6 +29,7 @@ evaluator is used instead.
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from .evaluators import SweepResult
 from .incremental import DenseStore, IncrementalEvaluator, incremental_unavailable
 from .layers import BN_EPS, AvgPool2d, BatchNorm2d, Conv2d, GlobalAvgPool, MaxPool2d, ReLU
 from .models import Model
+from .parallel import for_each
 
 try:  # numba is a runtime dependency, but the engine must work without it
     import numba
@@ -315,12 +317,17 @@ def _to_blocks(hT, out):
                     blk[s, q] = row[s]
 
 
-def column_blocks(hT: np.ndarray) -> np.ndarray:
+def column_blocks(hT: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``hT`` (F, S) as (ceil(F/BLOCK), S, BLOCK) column blocks (zero-padded), each block's columns
-    contiguous per sample."""
+    contiguous per sample; into ``out`` when given (an earlier result of the same shape: reusing it saves
+    the page faults of a fresh 100 MB array)."""
     F, S = hT.shape
-    out = np.zeros((-(-F // BLOCK), S, BLOCK), hT.dtype)
-    _to_blocks(np.ascontiguousarray(hT), out)
+    nb = -(-F // BLOCK)
+    if out is None or out.shape != (nb, S, BLOCK) or out.dtype != hT.dtype:
+        out = np.zeros((nb, S, BLOCK), hT.dtype)  # the padding columns stay zero: nothing writes them
+    hT = np.ascontiguousarray(hT)
+    step = max(1, -(-nb // 4))
+    for_each(lambda b0: _to_blocks(hT[b0 * BLOCK : (b0 + step) * BLOCK], out[b0 : b0 + step]), range(0, nb, step))
     return out
 
 
@@ -591,6 +598,7 @@ class NumbaIncrementalEvaluator(IncrementalEvaluator):
     engine = "numba"
 
     BUILD_CHUNK = 512  # small chunks keep each block's activations in cache
+    _spare_blocks: tuple = (None, None)  # (weak reference to the store that owns them, column blocks)
 
     def store_forward(self, x, stop):
         return store_forward(self.model, x, stop)
@@ -656,8 +664,16 @@ class NumbaIncrementalEvaluator(IncrementalEvaluator):
             aux["state"] = np.array([-1, -1, 0, 0], np.int64)
             aux["pending"] = np.zeros(BLOCK)
         if "hB" not in aux:  # column blocks only where changes are collected (batches of < S/BLOCK samples)
-            lazy = rows.shape[1] * BLOCK < S
-            aux["hB"] = column_blocks(store.hT) if lazy else np.zeros((1, 1, BLOCK), store.hT.dtype)
+            if rows.shape[1] * BLOCK < S:
+                # the blocks of a store that has been replaced (its layer's input changed) lend their memory
+                ref, spare = self._spare_blocks
+                owner = ref() if ref is not None else None
+                if owner is not None and (owner is self._train_store or owner is self._batch_store):
+                    spare = None  # still in use
+                aux["hB"] = column_blocks(store.hT, spare)
+                self._spare_blocks = (weakref.ref(store), aux["hB"])
+            else:
+                aux["hB"] = np.zeros((1, 1, BLOCK), store.hT.dtype)
         K = len(flat)
         losses = np.empty((K, 3))
         choices = np.empty(K, np.int8)

@@ -31,6 +31,7 @@ import numpy as np
 from .evaluators import Evaluator, SweepResult, candidates, choose
 from .layers import BatchNorm2d, Conv2d, Dense
 from .models import Model, cross_entropy
+from .parallel import for_each
 
 Array = Any
 
@@ -139,30 +140,37 @@ class CachingEvaluator(Evaluator):
         self._boundaries.pop(key, None)
         self.prune_boundaries()
         stale = self._spare.pop(key, None)
-        xp = self.xp
         N = self.n_train
-        out = None
-        for s in range(0, N, self.BUILD_CHUNK):
-            e = min(N, s + self.BUILD_CHUNK)
-            a = self.store_forward(self.x_train[:, s:e], l)
-            if out is None and stale is not None:
-                out, stale = stale, None
-            if out is None:
-                if layout == "T":
-                    feat = int(np.prod(a.shape)) // (e - s)
-                    out = xp.empty((feat, N), dtype=a.dtype)
-                else:
-                    shape = list(a.shape)
-                    shape[1 if a.ndim == 4 else 0] = N
-                    out = xp.empty(tuple(shape), dtype=a.dtype)
+        chunks = [(s, min(N, s + self.BUILD_CHUNK)) for s in range(0, N, self.BUILD_CHUNK)]
+        first = self.store_forward(self.x_train[:, chunks[0][0] : chunks[0][1]], l)
+        out = stale if stale is not None else self._boundary_array(first, layout, N)
+        stale = None
+
+        def build(se: tuple[int, int], a: Array | None = None) -> None:
+            s, e = se
+            a = self.store_forward(self.x_train[:, s:e], l) if a is None else a
             if layout == "T":
                 self.write_T(a, out, s)
             elif a.ndim == 4:
                 out[:, s:e] = a
             else:
                 out[s:e] = a
+
+        build(chunks[0], first)
+        del first
+        # images are independent: the chunks fill disjoint parts of the cache (one GPU stream does it all)
+        for_each(build, chunks[1:], threads=1 if self.model.backend.is_gpu else None)
         self._boundaries[key] = (deps, out)
         return out
+
+    def _boundary_array(self, a: Array, layout: str, N: int) -> Array:
+        """An empty training-set cache for activations shaped like the chunk ``a``."""
+        n = a.shape[1] if a.ndim == 4 else a.shape[0]
+        if layout == "T":
+            return self.xp.empty((int(np.prod(a.shape)) // n, N), dtype=a.dtype)
+        shape = list(a.shape)
+        shape[1 if a.ndim == 4 else 0] = N
+        return self.xp.empty(tuple(shape), dtype=a.dtype)
 
     def store_forward(self, x: Array, stop: int) -> Array:
         """Layers ``0 .. stop-1`` in training mode, for a training-set cache or a batch's prefix

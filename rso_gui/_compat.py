@@ -28,8 +28,10 @@ def leave_a_core_for_the_gui() -> int:
     Must run before NumPy is imported. The engine's matrix products are small (one mini-batch), so extra
     BLAS threads gain little; on a busy or 2-core machine they spin and fight the GUI thread for the
     cores (measured: the reference evaluator ran 4× faster with one BLAS thread than with two on a loaded
-    2-core machine). Returns the number set (0 when the user's setting was kept).
+    2-core machine). The engine's own threads (training-set caches, ``RSO_THREADS``) are limited alike.
+    Returns the number set (0 when the user's setting was kept).
     """
+    os.environ.setdefault("RSO_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
     if any(v in os.environ for v in BLAS_THREAD_VARS) or "numpy" in sys.modules:
         return 0
     n = max(1, (os.cpu_count() or 2) - 1)

@@ -1,0 +1,74 @@
+"""Work split over threads (training-set caches, column blocks) gives the same arrays on any number of threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import sample
+from rso_engine.backend import BackendError, cpu_threads, get_backend
+from rso_engine.evaluators import make_evaluator
+from rso_engine.models import build_model
+from rso_engine.parallel import for_each
+
+
+def test_cpu_threads_reads_rso_threads(monkeypatch):
+    monkeypatch.setenv("RSO_THREADS", "3")
+    assert cpu_threads() == 3
+    monkeypatch.setenv("RSO_THREADS", "0")
+    assert cpu_threads() == 1
+    monkeypatch.setenv("RSO_THREADS", "many")
+    with pytest.raises(BackendError, match="RSO_THREADS"):
+        cpu_threads()
+    monkeypatch.delenv("RSO_THREADS")
+    assert cpu_threads() >= 1
+
+
+def test_for_each_runs_every_item_and_reraises():
+    seen = []
+    for_each(seen.append, range(50), threads=4)
+    assert sorted(seen) == list(range(50))
+
+    def boom(i):
+        if i == 7:
+            raise ValueError("item 7")
+
+    with pytest.raises(ValueError, match="item 7"):
+        for_each(boom, range(20), threads=3)
+
+
+@pytest.mark.parametrize("evaluator", ["layer-cached", "incremental-numba"])
+def test_training_set_caches_do_not_depend_on_the_thread_count(monkeypatch, evaluator):
+    if evaluator == "incremental-numba":
+        from rso_engine.jit import numba_unavailable_reason  # noqa: PLC0415
+
+        if numba_unavailable_reason():
+            pytest.skip("no numba")
+    ds = sample()
+    built = []
+    for threads in ("1", "3"):
+        monkeypatch.setenv("RSO_THREADS", threads)
+        model = build_model("twoconv", seed=0, backend=get_backend("numpy"), dtype="float32")
+        ev = make_evaluator(evaluator, model, model.to_input(ds.train_x), np.asarray(ds.train_y))
+        ev.BUILD_CHUNK = 300  # several chunks, a short last one
+        last = len(model.layers) - 1
+        built.append((ev.train_boundary(last, "T"), ev.train_boundary(last), ev.train_boundary(3)))
+    for a, b in zip(*built, strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    hT = built[0][0]
+    np.testing.assert_array_equal(hT, built[0][1].reshape(hT.shape[1], -1).T)  # the two layouts agree
+
+
+def test_column_blocks_reuse_an_old_array_and_match_a_fresh_one():
+    from rso_engine.jit import BLOCK, column_blocks  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    hT = rng.random((2 * BLOCK + 3, 500), dtype=np.float32)
+    fresh = column_blocks(hT)
+    assert fresh.shape == (3, 500, BLOCK)
+    np.testing.assert_array_equal(fresh[2, :, 3:], 0)  # padding
+    np.testing.assert_array_equal(fresh[1, 17], hT[BLOCK : 2 * BLOCK, 17])
+    reused = column_blocks(hT * 2, out=fresh)
+    assert reused is fresh
+    np.testing.assert_array_equal(reused, column_blocks(hT * 2))
