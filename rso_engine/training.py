@@ -17,6 +17,7 @@ from .backend import Backend, get_backend, to_numpy
 from .config import RunConfig
 from .events import Evaluated
 from .models import Model, build_model, cross_entropy
+from .parallel import for_each
 
 EVAL_CHUNK = 1000  # images per forward pass when evaluating
 
@@ -69,12 +70,21 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     def _mean_loss_accuracy(self, x, y) -> tuple[float, float]:
         n = int(y.shape[0])
-        total, correct = 0.0, 0
-        for s in range(0, n, EVAL_CHUNK):
+        starts = list(range(0, n, EVAL_CHUNK))
+        parts: list[tuple[float, int]] = [(0.0, 0)] * len(starts)
+
+        def chunk(k: int) -> None:
+            s = starts[k]
             logits = self.model.logits(x[:, s : s + EVAL_CHUNK])
             yb = y[s : s + EVAL_CHUNK]
-            total += float(cross_entropy(logits, yb))
-            correct += int((logits.argmax(axis=1) == yb).sum())
+            parts[k] = (float(cross_entropy(logits, yb)), int((logits.argmax(axis=1) == yb).sum()))
+
+        # chunks on several threads (CPU), summed in order: the same numbers on any number of threads
+        for_each(chunk, range(len(starts)), threads=1 if self.backend.is_gpu else None)
+        total, correct = 0.0, 0
+        for loss, right in parts:
+            total += loss
+            correct += right
         return total / n, correct / n
 
     def evaluate(self, cycle: int) -> Evaluated:

@@ -72,3 +72,19 @@ def test_column_blocks_reuse_an_old_array_and_match_a_fresh_one():
     reused = column_blocks(hT * 2, out=fresh)
     assert reused is fresh
     np.testing.assert_array_equal(reused, column_blocks(hT * 2))
+
+
+def test_evaluation_does_not_depend_on_the_thread_count(monkeypatch):
+    from rso_engine import training  # noqa: PLC0415
+    from rso_engine.config import RunConfig  # noqa: PLC0415
+    from rso_engine.rso import RSOTrainer  # noqa: PLC0415
+
+    monkeypatch.setattr(training, "EVAL_CHUNK", 97)  # several chunks, a short last one
+    results = []
+    for threads in ("1", "3"):
+        monkeypatch.setenv("RSO_THREADS", threads)
+        cfg = RunConfig(model="papernet", n_train=256, n_test=1000, eval_train_samples=200, bn_calibration_samples=128)
+        t = RSOTrainer(cfg, sample(), get_backend("numpy"), evaluator="reference")
+        results.append(t.evaluate(0))
+    assert results[0] == results[1]
+    assert 0 <= results[0].test_accuracy <= 1 and np.isfinite(results[0].test_loss)
