@@ -32,6 +32,7 @@ def wait_paused(qtbot, w, steps=None, timeout=30_000):
             and snap is not None
             and r.mode == "pause"
             and snap.state != "running"
+            and c.state in ("paused", "finished")  # the worker's state signal has arrived too
             and (steps is None or snap.steps >= steps)
         )
 
