@@ -32,6 +32,11 @@ class SweepResult:
     old: np.ndarray  # float64 (K,)
     new: np.ndarray  # float64 (K,)
 
+    @classmethod
+    def empty(cls, K: int) -> SweepResult:
+        """Uninitialised arrays for K weights, to be filled by a sweep."""
+        return cls(np.empty((K, 3)), np.empty(K, np.int8), np.empty(K), np.empty(K))
+
 
 def choose(loss_plus: float, loss_stay: float, loss_minus: float) -> int:
     """Algorithm 1's pick: the lowest loss; a tie with the stay candidate keeps the weight.
@@ -105,10 +110,8 @@ class ReferenceEvaluator(Evaluator):
     def sweep(self, param, flat, deltas, batches, stay_factor):
         K = len(flat)
         flat_view = self.model.params[param].reshape(-1)
-        losses = np.empty((K, 3))
-        choices = np.empty(K, np.int8)
-        old = np.empty(K)
-        new = np.empty(K)
+        res = SweepResult.empty(K)
+        losses, choices, old, new = res.losses, res.choices, res.old, res.new
         shared = self.batch(batches[0]) if len(batches) == 1 else None
         for k in range(K):
             xb, yb = shared if shared is not None else self.batch(batches[k])
@@ -122,7 +125,7 @@ class ReferenceEvaluator(Evaluator):
             value = cands[1 - int(choices[k])]  # PLUS=1 -> 0, STAY=0 -> 1, MINUS=-1 -> 2
             flat_view[i] = value
             old[k], new[k] = w, float(value)
-        return SweepResult(losses, choices, old, new)
+        return res
 
 
 #: name -> (factory(model, x_train, y_train) -> Evaluator, availability check returning "" or a reason)

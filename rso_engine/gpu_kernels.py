@@ -128,24 +128,11 @@ GPU_CHUNK_BYTES = 1 << 30
 
 
 def conv_forward(layer: Conv2d, P: dict, x, chunk_bytes: int = GPU_CHUNK_BYTES):
-    """``layer.forward`` (stride 1, zero padding) as im2col + one matrix product per ``chunk_bytes`` of
-    patches; written for any array module (so it is tested with NumPy)."""
-    xp = array_module(x)
-    C, N, H, W = x.shape
-    k, p = layer.k, layer.pad
-    Ho, Wo = layer.out_hw(H, W)
-    xpad = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
-    W2 = P[layer.full("weight")].reshape(layer.cout, -1)
-    y = xp.empty((layer.cout, N, Ho * Wo), dtype=x.dtype)
-    step = max(1, min(N, chunk_bytes // max(1, C * k * k * Ho * Wo * x.itemsize)))
-    for s in range(0, N, step):
-        e = min(N, s + step)
-        cols = layer.im2col(xpad[:, s:e], Ho, Wo)
-        y[:, s:e] = (W2 @ cols).reshape(layer.cout, e - s, Ho * Wo)
-    y = y.reshape(layer.cout, N, Ho, Wo)
-    if layer.bias:
-        y += P[layer.full("bias")][:, None, None, None]
-    return y
+    """``layer.forward`` with patches in ``chunk_bytes`` chunks (written for any array module, so it is
+    tested with NumPy)."""
+    p = layer.pad
+    xpad = array_module(x).pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
+    return layer.forward_padded(P, xpad, chunk_bytes)
 
 
 def forward_range(model: Model, x, start: int, stop: int, chunk_bytes: int = GPU_CHUNK_BYTES):

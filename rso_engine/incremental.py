@@ -194,10 +194,8 @@ class IncrementalEvaluator(CachingEvaluator):
         per_channel = int(np.prod(shape[1:])) if len(shape) > 1 else 1
         short = param.rsplit(".", 1)[1]
         K = len(flat)
-        losses = np.empty((K, 3))
-        choices = np.empty(K, np.int8)
-        old = np.empty(K)
-        new = np.empty(K)
+        res = SweepResult.empty(K)
+        losses, choices, old, new = res.losses, res.choices, res.old, res.new
         shared = len(batches) == 1
         dtype = model.dtype
         st = None
@@ -235,7 +233,7 @@ class IncrementalEvaluator(CachingEvaluator):
                 st.loss = losses[k, c]
         if shared and self._state is not None:
             self._synced.append(self._state)
-        return SweepResult(losses, choices, old, new)
+        return res
 
     # ------------------------------------------------------------------ states
     def _anchor_input(self, L: int, idx: np.ndarray, idx_dev) -> Array:
@@ -376,21 +374,7 @@ class IncrementalEvaluator(CachingEvaluator):
 
     def conv_from_padded(self, layer: Conv2d, xpad):
         """A conv layer's full output (C_out, n, Ho, Wo) from its already zero-padded input."""
-        P = self.model.params
-        xp = self.xp
-        C, n, Hp, Wp = xpad.shape
-        k = layer.k
-        Ho, Wo = Hp - k + 1, Wp - k + 1
-        W2 = P[layer.full("weight")].reshape(layer.cout, -1)
-        y = xp.empty((layer.cout, n, Ho * Wo), dtype=xpad.dtype)
-        step = _chunk_step(C * k * k * Ho * Wo * xpad.itemsize, n, self.chunk_bytes)
-        for s in range(0, n, step):
-            e = min(n, s + step)
-            y[:, s:e] = (W2 @ layer.im2col(xpad[:, s:e], Ho, Wo)).reshape(layer.cout, e - s, Ho * Wo)
-        y = y.reshape(layer.cout, n, Ho, Wo)
-        if layer.bias:
-            y += P[layer.full("bias")][:, None, None, None]
-        return y
+        return layer.forward_padded(self.model.params, xpad, self.chunk_bytes)
 
     def conv_out_channel(self, layer: Conv2d, xpad, o: int):
         """Output channel ``o`` (n, Ho, Wo) of a conv for its zero-padded input."""
@@ -509,10 +493,8 @@ class IncrementalEvaluator(CachingEvaluator):
         xp = self.xp
         dtype = self.model.dtype
         K = len(flat)
-        losses = np.empty((K, 3))
-        choices = np.empty(K, np.int8)
-        old = np.empty(K)
-        new = np.empty(K)
+        res = SweepResult.empty(K)
+        losses, choices, old, new = res.losses, res.choices, res.old, res.new
         rows_dev = xp.asarray(rows)
         B = rows.shape[1]
         cols = xp.arange(B)
@@ -543,7 +525,7 @@ class IncrementalEvaluator(CachingEvaluator):
                     store.zT[i] += dd
                 else:
                     store.zT[i] += dd * store.hT[j].astype(xp.float64)
-        return SweepResult(losses, choices, old, new)
+        return res
 
 
 # ---------------------------------------------------------------------- conv helpers

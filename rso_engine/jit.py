@@ -675,17 +675,15 @@ class NumbaIncrementalEvaluator(IncrementalEvaluator):
             else:
                 aux["hB"] = np.zeros((1, 1, BLOCK), store.hT.dtype)
         K = len(flat)
-        losses = np.empty((K, 3))
-        choices = np.empty(K, np.int8)
-        old = np.empty(K)
-        new = np.empty(K)
+        res = SweepResult.empty(K)
+        losses, choices, old, new = res.losses, res.choices, res.old, res.new
         B = rows.shape[1]
         dense_sweep(view, int(fin), bool(is_bias), view.dtype == np.float32, store.hT, aux["hB"], store.zT,
                     store.lab, aux["rec"], aux["row_rec"], aux["state"], aux["pending"],
                     np.ascontiguousarray(flat, np.int64), np.ascontiguousarray(deltas, np.float64),
                     np.ascontiguousarray(rows, np.int64), float(sf),
                     np.empty(B), np.empty(B), np.empty(B), losses, choices, old, new)  # fmt: skip
-        return SweepResult(losses, choices, old, new)
+        return res
 
 
 def numba_evaluator_unavailable(model: Model) -> str:

@@ -236,10 +236,8 @@ class LayerCachedEvaluator(CachingEvaluator):
         use_store = self.store_worthwhile(L)
         view = model.params[param].reshape(-1)
         K = len(flat)
-        losses = np.empty((K, 3))
-        choices = np.empty(K, np.int8)
-        old = np.empty(K)
-        new = np.empty(K)
+        res = SweepResult.empty(K)
+        losses, choices, old, new = res.losses, res.choices, res.old, res.new
         shared = len(batches) == 1
         if shared:
             xin, yb = self._shared_input(L, batches[0])
@@ -257,6 +255,5 @@ class LayerCachedEvaluator(CachingEvaluator):
             value = cands[1 - int(choices[k])]
             view[f] = value
             old[k], new[k] = w, float(value)
-        res = SweepResult(losses, choices, old, new)
         self.record_sweep(param, flat, res)
         return res

@@ -118,22 +118,25 @@ class Conv2d(Layer):
         return cols.reshape(C * k * k, n * Ho * Wo)
 
     def forward(self, P, x, train, keep=False):
-        xp = _xp(x)
-        W2 = P[self.full("weight")].reshape(self.cout, -1)
-        C, N, H, Wd = x.shape
-        Ho, Wo = self.out_hw(H, Wd)
         xpad = self._padded(x)
-        # im2col + one matrix product per chunk of samples; chunks keep the patch matrix near 32 MB
-        per_sample = C * self.k * self.k * Ho * Wo * x.itemsize
-        step = max(1, min(N, (32 << 20) // per_sample))
-        y = xp.empty((self.cout, N, Ho * Wo), dtype=x.dtype)
+        return self.forward_padded(P, xpad), (xpad, x.shape) if keep else None
+
+    def forward_padded(self, P, xpad, chunk_bytes: int = 32 << 20):
+        """The output (C_out, n, Ho, Wo) for an already zero-padded input: im2col + one matrix product per
+        chunk of samples, each chunk's patch matrix about ``chunk_bytes``."""
+        xp = _xp(xpad)
+        C, N, Hp, Wp = xpad.shape
+        Ho, Wo = Hp - self.k + 1, Wp - self.k + 1
+        W2 = P[self.full("weight")].reshape(self.cout, -1)
+        step = max(1, min(N, chunk_bytes // max(1, C * self.k * self.k * Ho * Wo * xpad.itemsize)))
+        y = xp.empty((self.cout, N, Ho * Wo), dtype=xpad.dtype)
         for s in range(0, N, step):
             e = min(N, s + step)
             y[:, s:e] = (W2 @ self.im2col(xpad[:, s:e], Ho, Wo)).reshape(self.cout, e - s, Ho * Wo)
         y = y.reshape(self.cout, N, Ho, Wo)
         if self.bias:
             y += P[self.full("bias")][:, None, None, None]
-        return y, (xpad, x.shape) if keep else None
+        return y
 
     def backward(self, P, dy, cache):
         xp = _xp(dy)
