@@ -81,6 +81,13 @@ _SHIFT_LIMIT = 40.0
 
 
 @njit(cache=True, nogil=True)
+def collects_changes(B, S):
+    """Whether accepted changes are collected per block (batches of fewer than S/BLOCK samples) rather
+    than applied at once: with larger batches the on-the-fly additions would cost more than they save."""
+    return B * BLOCK < S
+
+
+@njit(cache=True, nogil=True)
 def dense_records(zT, lab, rec):
     """Each sample's record for :func:`dense_sweep`: rec[s, :C] = exp(z[s] − M_s) with the shift M_s =
     max z[s] in rec[s, C], and the label's logit z[s, y_s] in rec[s, C + 1]."""
@@ -192,7 +199,7 @@ def dense_sweep(wflat, fin, is_bias, f32, hT, hB, zT, lab, rec, sr, st, pend, fl
     shared = rows.shape[0] == 1
     B = rows.shape[1]
     S = zT.shape[1]
-    lazy = B * BLOCK < S  # else every change is applied at once and hB is not used
+    lazy = collects_changes(B, S)  # else every change is applied at once and hB is not used
     for k in range(K):
         f = flat[k]
         if is_bias:
@@ -664,7 +671,7 @@ class NumbaIncrementalEvaluator(IncrementalEvaluator):
             aux["state"] = np.array([-1, -1, 0, 0], np.int64)
             aux["pending"] = np.zeros(BLOCK)
         if "hB" not in aux:  # column blocks only where changes are collected (batches of < S/BLOCK samples)
-            if rows.shape[1] * BLOCK < S:
+            if collects_changes(rows.shape[1], S):
                 # the blocks of a store that has been replaced (its layer's input changed) lend their memory
                 ref, spare = self._spare_blocks
                 owner = ref() if ref is not None else None

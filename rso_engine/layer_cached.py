@@ -144,7 +144,6 @@ class CachingEvaluator(Evaluator):
         chunks = [(s, min(N, s + self.BUILD_CHUNK)) for s in range(0, N, self.BUILD_CHUNK)]
         first = self.store_forward(self.x_train[:, chunks[0][0] : chunks[0][1]], l)
         out = stale if stale is not None else self._boundary_array(first, layout, N)
-        stale = None
 
         def build(se: tuple[int, int], a: Array | None = None) -> None:
             s, e = se
