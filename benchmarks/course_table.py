@@ -6,7 +6,7 @@
     python benchmarks/course_table.py --paper          # one cycle of the paper's net at batch 5000
     python benchmarks/course_table.py --paper --batch-mode layer
 
-Runs :class:`~rso_engine.rso.RSOTrainer` exactly as the app does (evaluator "auto" unless given) on
+Runs :class:`~rso_engine.training.RSOTrainer` exactly as the app does (evaluator "auto" unless given) on
 Fashion-MNIST's 60,000 training images (Debian's ``dataset-fashion-mnist``; MNIST itself cannot be
 downloaded here — its images are of the same size and number, so the timings carry over), and prints a
 row like the course project's table plus: the training compute time (the trainer's clock: sweeps
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     from rso_engine.config import RunConfig
     from rso_engine.data import load_dataset
     from rso_engine.events import Evaluated, LayerDone
-    from rso_engine.rso import RSOTrainer
+    from rso_engine.training import RSOTrainer
 
     try:
         ds = load_dataset(args.dataset, progress=False, download=False)

@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from rso_engine.backend import get_backend
-    from rso_engine.batches import BatchStream
+    from rso_engine.training.batches import BatchStream
     from rso_engine.data import load_dataset
     from rso_engine.evaluators import make_evaluator
     from rso_engine.models import build_model

@@ -67,7 +67,7 @@ def config(args, evaluator):
 def warm_up(cfg, dataset):
     """Compile/cache whatever the evaluator needs, so no measurement pays for it."""
     from rso_engine.events import WeightTried  # noqa: PLC0415
-    from rso_engine.rso import RSOTrainer  # noqa: PLC0415
+    from rso_engine.training import RSOTrainer  # noqa: PLC0415
 
     tr = RSOTrainer(cfg, dataset=dataset)
     n = 0
@@ -82,7 +82,7 @@ def warm_up(cfg, dataset):
 
 def headless(cfg, dataset, seconds):
     from rso_engine.events import WeightTried  # noqa: PLC0415
-    from rso_engine.rso import RSOTrainer  # noqa: PLC0415
+    from rso_engine.training import RSOTrainer  # noqa: PLC0415
 
     tr = RSOTrainer(cfg, dataset=dataset)
     gen = tr.events()

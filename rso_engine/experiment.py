@@ -21,7 +21,7 @@ from .backend import Backend
 from .config import RunConfig
 from .events import Evaluated
 from .files import write_atomic
-from .training import Trainer
+from .training import RSOTrainer, SGDTrainer, Trainer
 
 CHECKPOINT_FORMAT = "rso-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -35,11 +35,7 @@ class CheckpointError(ValueError):
 def make_trainer(config: RunConfig, dataset=None, backend: Backend | None = None, evaluator=None) -> Trainer:
     """An RSO or SGD trainer for ``config`` (``config.algorithm`` decides)."""
     if config.algorithm == "sgd":
-        from .sgd import SGDTrainer  # noqa: PLC0415
-
         return SGDTrainer(config, dataset, backend)
-    from .rso import RSOTrainer  # noqa: PLC0415
-
     return RSOTrainer(config, dataset, backend, evaluator=evaluator)
 
 

@@ -41,8 +41,7 @@ from rso_engine.config import RunConfig
 from rso_engine.events import CycleDone, Evaluated, LayerDone, WeightTried
 from rso_engine.layers import Dense, Flatten, ReLU
 from rso_engine.models import MODELS
-from rso_engine.rso import RSOTrainer, sigma_scale
-from rso_engine.sgd import SGDTrainer
+from rso_engine.training import RSOTrainer, SGDTrainer, sigma_scale
 
 # runner states, as reported to the GUI
 PREPARING, PAUSED, RUNNING, FINISHED, ERROR, STOPPED = "preparing", "paused", "running", "finished", "error", "stopped"

@@ -19,7 +19,7 @@ from rso_engine.evaluators import make_evaluator
 from rso_engine.events import WeightTried
 from rso_engine.experiment import load_checkpoint, save_checkpoint
 from rso_engine.models import build_model
-from rso_engine.rso import RSOTrainer
+from rso_engine.training import RSOTrainer
 
 NUMPY = get_backend("numpy")
 MODELS = ["oneconv", "twoconv", "papernet", "mlp"]

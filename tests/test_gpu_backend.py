@@ -7,8 +7,7 @@ from helpers import sample, tiny_config
 from rso_engine.backend import cupy_unavailable_reason, get_backend, to_numpy
 from rso_engine.events import WeightTried
 from rso_engine.models import build_model
-from rso_engine.rso import RSOTrainer
-from rso_engine.sgd import SGDTrainer
+from rso_engine.training import RSOTrainer, SGDTrainer
 
 pytestmark = pytest.mark.gpu
 

@@ -9,7 +9,7 @@ from rso_engine import landscape as L
 from rso_engine.config import RunConfig
 from rso_engine.events import WeightTried
 from rso_engine.models import build_model, cross_entropy
-from rso_engine.rso import RSOTrainer
+from rso_engine.training import RSOTrainer
 
 
 def _batch(model, n=24, seed=0):

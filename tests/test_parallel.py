@@ -77,7 +77,7 @@ def test_column_blocks_reuse_an_old_array_and_match_a_fresh_one():
 def test_evaluation_does_not_depend_on_the_thread_count(monkeypatch):
     from rso_engine import training  # noqa: PLC0415
     from rso_engine.config import RunConfig  # noqa: PLC0415
-    from rso_engine.rso import RSOTrainer  # noqa: PLC0415
+    from rso_engine.training import RSOTrainer  # noqa: PLC0415
 
     monkeypatch.setattr(training, "EVAL_CHUNK", 97)  # several chunks, a short last one
     results = []

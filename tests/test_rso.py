@@ -5,12 +5,12 @@ import pytest
 
 from helpers import params_equal, sample, tiny_config, without_seconds
 from rso_engine.backend import get_backend, to_numpy
-from rso_engine.batches import BatchStream
+from rso_engine.training.batches import BatchStream
 from rso_engine.evaluators import choose, choose_many
 from rso_engine.events import MINUS, PLUS, STAY, CycleDone, Evaluated, LayerDone, WeightTried
 from rso_engine.experiment import load_checkpoint, save_checkpoint
 from rso_engine.models import cross_entropy
-from rso_engine.rso import RSOTrainer, sigma_scale
+from rso_engine.training import RSOTrainer, sigma_scale
 
 NUMPY = get_backend("numpy")
 

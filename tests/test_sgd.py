@@ -6,7 +6,7 @@ from helpers import params_equal, sample, tiny_config, without_seconds
 from rso_engine.backend import get_backend
 from rso_engine.events import CycleDone, Evaluated, SGDStep
 from rso_engine.experiment import load_checkpoint, save_checkpoint
-from rso_engine.sgd import SGDTrainer
+from rso_engine.training import SGDTrainer
 
 NUMPY = get_backend("numpy")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rso_engine.events import WeightTried
-from rso_engine.rso import RSOTrainer
+from rso_engine.training import RSOTrainer
 from rso_gui.runner import FINISHED, PAUSE, PAUSED, RUNNING, STOPPED, TRACE_EMPTY, Runner
 from rso_gui.views.tiles import TileLayout
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, to_numpy
-from .config import RunConfig
-from .events import CycleDone, SGDStep
-from .models import cross_entropy, softmax_grad
-from .training import Stopwatch, Trainer, TrainingError
+from ..backend import Backend, to_numpy
+from ..config import RunConfig
+from ..events import CycleDone, SGDStep
+from ..models import cross_entropy, softmax_grad
+from .base import Stopwatch, Trainer, TrainingError
 
 
 class SGDTrainer(Trainer):

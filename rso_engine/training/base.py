@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, get_backend, to_numpy
-from .config import RunConfig
-from .events import Evaluated
-from .models import Model, build_model, cross_entropy
-from .parallel import for_each
+from ..backend import Backend, get_backend, to_numpy
+from ..config import RunConfig
+from ..events import Evaluated
+from ..models import Model, build_model, cross_entropy
+from ..parallel import for_each
 
 EVAL_CHUNK = 1000  # images per forward pass when evaluating
 
@@ -27,7 +27,7 @@ class TrainingError(RuntimeError):
 
 
 class Trainer:
-    """Base class of :class:`~rso_engine.rso.RSOTrainer` and :class:`~rso_engine.sgd.SGDTrainer`."""
+    """Base class of :class:`~rso_engine.training.RSOTrainer` and :class:`~rso_engine.training.SGDTrainer`."""
 
     algorithm = "base"
 
@@ -35,7 +35,7 @@ class Trainer:
         self.config = config.validated()
         self.backend = backend or get_backend()
         if dataset is None:
-            from .data import load_dataset  # noqa: PLC0415
+            from ..data import load_dataset  # noqa: PLC0415
 
             dataset = load_dataset(config.dataset, data_dir=config.data_dir, progress=False)
         self.dataset = dataset.subset(config.n_train, config.n_test)

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend
+from ..backend import Backend
+from ..config import RunConfig
+from ..evaluators import Evaluator, make_evaluator
+from ..events import STAY, CycleDone, LayerDone, WeightTried
+from ..models import ParamGroup
+from .base import Stopwatch, Trainer, TrainingError
 from .batches import BatchStream
-from .config import RunConfig
-from .evaluators import Evaluator, make_evaluator
-from .events import STAY, CycleDone, LayerDone, WeightTried
-from .models import ParamGroup
-from .training import Stopwatch, Trainer, TrainingError
 
 
 def sigma_scale(cycle: int, cycles: int, anneal: bool) -> float:
