@@ -40,7 +40,8 @@ class RunConfig:
     # --- RSO (Algorithm 1) ---
     batch_size: int = 256  # images per RSO mini-batch (the authors' code: 5000)
     batch_mode: str = "weight"  # a fresh batch per weight (paper), per layer, or per cycle
-    anneal: bool = True  # σ_d(c) = σ_d·(0.1 + 0.9·(C − c)/C), ending at σ_d/10 (the authors' code)
+    anneal: bool = True  # σ_d(e) = σ_d·(α + (1 − α)·(C − e)/C) for 0-based cycle e (the authors' code)
+    anneal_to: float = 0.1  # α above: the first cycle runs at σ_d, the last at σ_d·(α + (1 − α)/C)
     stay_decay: float = 0.0  # the "stay" candidate is w·(1 − stay_decay) (authors' code: 1e-4)
     layer_order: str = "output-first"  # the paper sweeps the output layer first
     in_layer_order: str = "forward"  # "reverse" inverts the order inside each layer
@@ -138,6 +139,10 @@ class RunConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value == value or value < 0:
                 raise ConfigError(f"{name} must be a number ≥ 0 (got {value!r})")
+        if isinstance(self.anneal_to, bool) or not isinstance(self.anneal_to, (int, float)) or not (
+            0 < self.anneal_to <= 1
+        ):
+            raise ConfigError(f"anneal_to must be a number in (0, 1] (got {self.anneal_to!r})")
         if self.momentum >= 1:
             raise ConfigError(f"momentum must be below 1 (got {self.momentum})")
         if self.stay_decay >= 1:

@@ -5,12 +5,13 @@ import pytest
 
 from helpers import params_equal, sample, tiny_config, without_seconds
 from rso_engine.backend import get_backend, to_numpy
-from rso_engine.training.batches import BatchStream
+from rso_engine.config import ConfigError, RunConfig
 from rso_engine.evaluators import choose, choose_many
 from rso_engine.events import MINUS, PLUS, STAY, CycleDone, Evaluated, LayerDone, WeightTried
 from rso_engine.experiment import load_checkpoint, save_checkpoint
 from rso_engine.models import cross_entropy
 from rso_engine.training import RSOTrainer, sigma_scale
+from rso_engine.training.batches import BatchStream
 
 NUMPY = get_backend("numpy")
 
@@ -84,20 +85,29 @@ def test_a_weight_without_effect_ties_and_stays():
     assert any(ev.choice != STAY for ev in events[196:])
 
 
-def test_sigma_annealing_ends_at_a_tenth():
-    assert sigma_scale(10, 10, True) == pytest.approx(0.1)
-    assert sigma_scale(1, 10, True) == pytest.approx(0.1 + 0.9 * 9 / 10)
-    assert sigma_scale(3, 10, False) == 1.0
-    t = trainer(cycles=3)
+def test_sigma_schedule_is_the_authors_zero_based_one():
+    # get_random_perturbation in the authors' train.py: σ_d·(α + (1 − α)·(C − e)/C), e = 0 … C − 1
+    assert sigma_scale(0, 10) == 1.0
+    assert sigma_scale(9, 10) == pytest.approx(0.1 + 0.9 / 10)
+    assert sigma_scale(0, 1) == 1.0  # a single cycle is not annealed
+    assert sigma_scale(2, 4, anneal_to=0.5) == pytest.approx(0.5 + 0.5 * 2 / 4)
+    assert sigma_scale(3, 10, anneal=False) == 1.0
+    t = trainer(cycles=3, anneal_to=0.2)
     sigma = t.model.sigma["conv1.weight"]
     events = [ev for ev in weight_events(t) if ev.param == "conv1.weight"]
-    # the trainer draws Δ = z · σ_d · scale(c) from its own stream: recompute the z's
+    # the trainer draws Δ = z · σ_d · scale(e) from its own stream: recompute the z's
     z = np.random.default_rng([0, 1]).standard_normal(3 * 40)
     ratios = np.array([ev.delta for ev in events if ev.param == "conv1.weight"]) / sigma
-    per_cycle = np.array([[sigma_scale(c, 3, True)] * 36 for c in (1, 2, 3)]).ravel()
+    per_cycle = np.array([[0.2 + 0.8 * (3 - e) / 3] * 36 for e in (0, 1, 2)]).ravel()
     zw = np.concatenate([z[c * 40 : c * 40 + 36] for c in range(3)])
     np.testing.assert_allclose(ratios, zw * per_cycle, rtol=1e-12)
-    assert ratios[-36:] / zw[-36:] == pytest.approx(np.full(36, 0.1))
+    assert ratios[:36] / zw[:36] == pytest.approx(np.ones(36))
+
+
+def test_anneal_to_is_validated():
+    for bad in (0, -0.1, 1.5, float("nan"), True, "0.1"):
+        with pytest.raises(ConfigError, match="anneal_to"):
+            RunConfig(anneal_to=bad).validated()
 
 
 def test_sweep_order_is_output_layer_first_then_c_order():

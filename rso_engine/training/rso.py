@@ -27,11 +27,16 @@ from .base import Stopwatch, Trainer, TrainingError
 from .batches import BatchStream
 
 
-def sigma_scale(cycle: int, cycles: int, anneal: bool) -> float:
-    """σ multiplier for 1-based ``cycle`` of ``cycles``: 0.1 + 0.9·(C − c)/C when annealing, else 1."""
+def sigma_scale(cycle: int, cycles: int, anneal: bool = True, anneal_to: float = 0.1) -> float:
+    """σ multiplier for the 0-based ``cycle`` of ``cycles``, as the authors' ``get_random_perturbation``:
+    α + (1 − α)·(C − e)/C with α = ``anneal_to`` when annealing, else 1.
+
+    So the first cycle (e = 0) runs at the full σ_d, the last at σ_d·(α + (1 − α)/C), and a single-cycle
+    run is not annealed at all.
+    """
     if not anneal:
         return 1.0
-    return 0.1 + 0.9 * (cycles - cycle) / cycles
+    return anneal_to + (1.0 - anneal_to) * (cycles - cycle) / cycles
 
 
 @dataclass
@@ -169,7 +174,7 @@ class RSOTrainer(Trainer):
             pos = self.position
             cycle = pos.cycle + 1
             layer = self.plan[pos.group]
-            scale = sigma_scale(cycle, cfg.cycles, cfg.anneal)
+            scale = sigma_scale(pos.cycle, cfg.cycles, cfg.anneal, cfg.anneal_to)
             if self.shared_batch is None and cfg.batch_mode != "weight":
                 self.shared_batch = self.stream.take(1)
             with watch:  # caches a fast evaluator builds count as training time
