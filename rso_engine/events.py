@@ -34,6 +34,19 @@ class WeightTried(NamedTuple):
     batch_size: int
 
 
+class ChunkDone(NamedTuple):
+    """RSO finished a chunk of weights handed to the evaluator at once.
+
+    It follows the chunk's last :class:`WeightTried`. Here, and only at this event, :class:`LayerDone` and
+    :class:`Evaluated`, the trainer's state is exactly the state after the last event: a driver that
+    publishes, pauses or saves does it here (see ``RSOTrainer.set_chunking``).
+    """
+
+    step: int  # weights tried so far in the run: the last WeightTried.step of the chunk
+    layer: str
+    n_weights: int  # weights in the chunk
+
+
 class LayerDone(NamedTuple):
     """RSO finished sweeping one layer in a cycle."""
 
@@ -42,6 +55,7 @@ class LayerDone(NamedTuple):
     n_weights: int
     n_changed: int  # weights whose value moved to w ± Δ
     seconds: float  # compute time of this layer's sweep
+    ends_cycle: bool = False  # the last layer of the cycle: CycleDone and Evaluated follow
 
 
 class SGDStep(NamedTuple):

@@ -24,7 +24,8 @@ from rso_engine.training import RSOTrainer
 NUMPY = get_backend("numpy")
 MODELS = ["oneconv", "twoconv", "papernet", "mlp"]
 # the paper net's reference is slow at tiny batches (many small layers): sweep the layers whose changes
-# take different routes (GAP → dense, avg-pool → conv, the first conv) and fewer weights per tensor
+# take different routes (conv6/bn6 → GAP → dense, conv2 → avg-pool → bn2 → ReLU → conv3, conv1 → bn1 → ReLU →
+# conv2) and fewer weights per tensor
 SWEPT_GROUPS = {"papernet": ("fc", "conv6", "conv2", "conv1")}
 PER_TENSOR = {"oneconv": 40, "mlp": 40, "twoconv": 12, "papernet": 6}
 
@@ -307,7 +308,7 @@ def test_sweep_orders_and_options_match_the_reference():
                dict(model="mlp", train_layers=["fc2", "fc1"], batch_mode="cycle")):  # fmt: skip
         kw.update(common)
         t = _trainer("reference", **kw)
-        t.max_chunk = 50
+        t.set_chunking(50)
         ref = _weights(t, limit=600)
         for name in ("incremental", "incremental-numba") if not _numba_missing() else ("incremental",):
             assert _weights(_trainer(name, **kw), limit=600) == ref, (kw["model"], name)
@@ -317,7 +318,7 @@ def test_a_resumed_run_continues_like_the_uninterrupted_one(tmp_path):
     kw = dict(model="mlp", train_layers=["fc2"], cycles=2)
     full = _weights(_trainer("auto", **kw))
     t = _trainer("auto", **kw)
-    t.max_chunk = 1  # the checkpoint is then taken exactly at the 400th weight
+    t.set_chunking(1)  # the checkpoint is then taken exactly at the 400th weight
     first = _weights(t, limit=400)
     save_checkpoint(tmp_path / "c.npz", t)
     (t2,), _ = load_checkpoint(tmp_path / "c.npz", dataset=sample(), backend=NUMPY, evaluator="auto")
@@ -331,7 +332,7 @@ def test_weights_changed_from_outside_are_noticed():
         if name == "incremental-numba" and _numba_missing():
             continue
         t = _trainer(name, model="twoconv", train_layers=["fc", "conv2"], n_train=32)
-        t.max_chunk = 1  # the edit then lands between the same two weights for every evaluator
+        t.set_chunking(1)  # the edit then lands between the same two weights for every evaluator
         out, gen = [], t.events()
         for ev in gen:
             if isinstance(ev, WeightTried):

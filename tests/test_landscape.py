@@ -86,7 +86,7 @@ def test_curve_passes_through_rso_losses_when_single_stepping():
         bn_calibration_samples=100,
     )
     tr = RSOTrainer(cfg)
-    tr.max_chunk = 1
+    tr.set_chunking(1)
     checked = 0
     for ev in tr.events():
         if not isinstance(ev, WeightTried):

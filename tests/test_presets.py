@@ -64,7 +64,7 @@ def test_every_builtin_preset_loads_and_runs_one_step(name):
         evaluator="reference",
     )
     rso = make_trainer(small, sample(), NUMPY)
-    rso.max_chunk = 1  # one step is one weight
+    rso.set_chunking(1)  # one step is one weight
     events = rso.events()
     assert isinstance(next(events), Evaluated)
     first = next(events)

@@ -7,7 +7,7 @@ from helpers import params_equal, sample, tiny_config, without_seconds
 from rso_engine.backend import get_backend, to_numpy
 from rso_engine.config import ConfigError, RunConfig
 from rso_engine.evaluators import choose, choose_many
-from rso_engine.events import MINUS, PLUS, STAY, CycleDone, Evaluated, LayerDone, WeightTried
+from rso_engine.events import MINUS, PLUS, STAY, ChunkDone, CycleDone, Evaluated, LayerDone, WeightTried
 from rso_engine.experiment import load_checkpoint, save_checkpoint
 from rso_engine.models import cross_entropy
 from rso_engine.training import RSOTrainer, sigma_scale
@@ -45,13 +45,14 @@ def test_choose_takes_the_argmin_and_ties_keep_the_weight():
 
 def test_reported_losses_are_real_and_the_argmin_is_kept():
     t = trainer(model="papernet", train_layers=["conv1", "fc"], cycles=1)
-    t.max_chunk = 1  # each event is then the engine's real state
+    t.set_chunking(1)  # each event is then the engine's real state
     gen = t.events()
     next(gen)  # the evaluation before training
     for _ in range(30):
         before = {k: v.copy() for k, v in t.model.params.items()}
         ev = next(gen)
         assert isinstance(ev, WeightTried)
+        assert next(gen) == ChunkDone(ev.step, ev.layer, 1)  # every weight its own chunk: an exact state
         idx = t.batch_for_step(ev.step)
         xb, yb = t.x_train[:, idx], t.y_train[idx]
         P = dict(before)
@@ -133,8 +134,13 @@ def test_events_follow_the_sweep_order_and_layer_structure():
     weights = [(ev.param, ev.index) for ev in events if isinstance(ev, WeightTried)]
     assert weights == t.sweep_order()
     assert weights[0] == ("conv1.bias", (15,))  # inverted order inside the layer
-    kinds = [type(ev) for ev in events if not isinstance(ev, WeightTried)]
+    kinds = [type(ev) for ev in events if not isinstance(ev, (WeightTried, ChunkDone))]
     assert kinds == [Evaluated, LayerDone, CycleDone, Evaluated]
+    assert next(ev for ev in events if isinstance(ev, LayerDone)).ends_cycle
+    # a ChunkDone closes each chunk: right after the WeightTried of its step, chunks adding up to the layer
+    chunks = [(i, ev) for i, ev in enumerate(events) if isinstance(ev, ChunkDone)]
+    assert sum(ev.n_weights for _, ev in chunks) == 160 and chunks[-1][1].step == 160
+    assert all(events[i - 1].step == ev.step for i, ev in chunks)
     done = next(ev for ev in events if isinstance(ev, LayerDone))
     assert done.n_weights == 160 and done.n_changed == sum(
         ev.choice != STAY for ev in events if isinstance(ev, WeightTried))
@@ -163,8 +169,7 @@ def test_same_config_same_numbers_and_chunking_does_not_matter(mode):
     runs = []
     for chunk in (4096, 1, 7):
         t = trainer(batch_mode=mode, model="mlp", train_layers=["fc2"], n_train=64, batch_size=8, cycles=2)
-        t.max_chunk = chunk
-        t.chunk_seconds = 1e9 if chunk > 1 else 0.0
+        t.set_chunking(chunk, seconds=1e9 if chunk > 1 else None)
         history = t.run()
         runs.append((without_seconds(history), t.model.params_numpy()))
     for hist, params in runs[1:]:
@@ -176,7 +181,7 @@ def test_batch_modes_share_batches_as_documented():
     for mode, expected_distinct in (("layer", 2), ("cycle", 1)):
         t = trainer(batch_mode=mode, model="papernet", train_layers=["conv1", "fc"], n_train=64, batch_size=8,
                     cycles=1, evaluator="auto")  # which batch a weight gets does not depend on the evaluator
-        t.max_chunk = 1
+        t.set_chunking(1)
         seen = set()
         for ev in t.events():
             if isinstance(ev, WeightTried):
@@ -227,3 +232,42 @@ def test_rso_learns_on_the_sample():
     assert last.test_accuracy > 0.2  # chance is 0.1
     assert last.weight_updates == 7890 and last.forward_samples == 3 * 32 * 7890
     assert np.isfinite(to_numpy(t.model.params["fc.weight"])).all()
+
+
+@pytest.mark.parametrize("in_layer_order", ["forward", "reverse"])
+def test_the_trainer_says_which_weight_comes_next_and_its_sigma(in_layer_order):
+    t = trainer(model="twoconv", train_layers=["conv1", "fc"], cycles=2, in_layer_order=in_layer_order)
+    t.set_chunking(1)
+    gen = t.events()
+    next(gen)
+    seen = 0
+    while seen < 300:
+        up = t.upcoming()
+        ev = next(gen)
+        if not isinstance(ev, WeightTried):
+            continue
+        seen += 1
+        assert (up.cycle, up.layer, up.param, up.index, up.position, up.layer_size) == (
+            ev.cycle, ev.layer, ev.param, ev.index, ev.position, ev.layer_size)
+        assert up.sigma == pytest.approx(t.model.sigma[ev.param] * sigma_scale(ev.cycle - 1, 2))
+        assert t.sigma(ev.param, ev.cycle) == up.sigma
+    order = t.sweep_order()
+    for k in (0, 5, 7849, 7850):
+        param, index = order[k]
+        if order[k + 1][0] == param:
+            assert t.neighbour(param, index) == order[k + 1][1]
+    last = max(k for k, (p, _) in enumerate(order) if p == "fc.weight")
+    assert t.neighbour("fc.weight", order[last][1]) == order[last - 1][1]  # the last one looks back
+
+
+def test_chunking_is_validated_and_the_trainer_is_done_at_the_end():
+    t = trainer(cycles=1)
+    for bad in ({"max_weights": 0}, {"seconds": 0.0}, {"max_weights": True}):
+        with pytest.raises(ValueError):
+            t.set_chunking(**bad)
+    t.set_chunking(3)
+    assert t.max_chunk == 3
+    t.set_chunking()
+    assert t.max_chunk == 4096
+    t.run()
+    assert t.upcoming() is None and t.cycle == 1

@@ -47,7 +47,7 @@ def test_a_session_saved_mid_run_continues_to_the_same_weights_and_histories(tmp
     sgd_ref.run()
 
     rso, sgd = _pair(**changes)
-    rso.max_chunk = 7  # a chunk boundary inside the first layer
+    rso.set_chunking(7)  # a chunk boundary inside the first layer
     _advance(rso.events(), WeightTried, 47)  # conv1 has 40 weights per cycle: mid-way through cycle 2
     _advance(sgd.events(), SGDStep, 11)  # 8 steps per epoch: mid-way through epoch 2
     assert 0 < rso.position.pos < 36 and rso.position.cycle == 1 and sgd.step_in_epoch == 3

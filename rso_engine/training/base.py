@@ -15,6 +15,7 @@ import numpy as np
 
 from ..backend import Backend, get_backend, to_numpy
 from ..config import RunConfig
+from ..driving import drive
 from ..events import Evaluated
 from ..models import Model, build_model, cross_entropy
 from ..parallel import for_each
@@ -57,11 +58,8 @@ class Trainer:
         raise NotImplementedError
 
     def run(self, on_event: Callable[[Any], None] | None = None) -> list[Evaluated]:
-        """Run to the end, calling ``on_event`` for every event; return the history."""
-        for ev in self.events():
-            if on_event is not None:
-                on_event(ev)
-        return self.history
+        """Run to the end, calling ``on_event`` for every event; return the history (see :func:`drive`)."""
+        return drive(self, on_event=on_event)
 
     @property
     def finished(self) -> bool:

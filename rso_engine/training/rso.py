@@ -21,7 +21,7 @@ import numpy as np
 from ..backend import Backend
 from ..config import RunConfig
 from ..evaluators import Evaluator, make_evaluator
-from ..events import STAY, CycleDone, LayerDone, WeightTried
+from ..events import STAY, ChunkDone, CycleDone, LayerDone, WeightTried
 from ..models import ParamGroup
 from .base import Stopwatch, Trainer, TrainingError
 from .batches import BatchStream
@@ -50,6 +50,19 @@ class SweepPosition:
 
 
 @dataclass(frozen=True)
+class NextWeight:
+    """The weight RSO tries next, and everything a driver needs to show it without knowing the order."""
+
+    cycle: int  # 1-based
+    layer: str
+    param: str
+    index: tuple[int, ...]  # position inside the tensor
+    position: int  # 0-based position in its layer's sweep
+    layer_size: int  # weights in the layer's sweep
+    sigma: float  # σ its Δ is drawn with (σ_d, annealed for this cycle)
+
+
+@dataclass(frozen=True)
 class PlannedLayer:
     """One layer of the sweep plan: its group and the tensors searched, in sweep order."""
 
@@ -61,12 +74,18 @@ class PlannedLayer:
         return self.group.name
 
 
+DEFAULT_MAX_CHUNK = 4096  # weights handed to the evaluator at once, at most
+DEFAULT_CHUNK_SECONDS = 0.02  # compute time a chunk aims at
+
+
 class RSOTrainer(Trainer):
     """Trains a model with RSO. Iterate :meth:`events`; see the module docstring.
 
-    Attributes a driver may change between events: ``max_chunk`` (the most weights handed to the
-    evaluator at once; 1 makes every event correspond to the engine's real state, for stepping) and
-    ``chunk_seconds`` (the compute time a chunk aims at, so a pause takes effect quickly).
+    The trainer is the one owner of the sweep plan (:attr:`plan`), the order inside a tensor, the σ
+    schedule and the position of the sweep. Drivers ask it: :meth:`upcoming` (the weight tried next),
+    :meth:`sigma` (σ for a tensor in a cycle), :meth:`neighbour` (the weight visited after another),
+    :attr:`steps`, :attr:`cycle`. Weights are scored in chunks (:meth:`set_chunking`); the trainer's state
+    is exact at every :class:`~rso_engine.events.ChunkDone`, ``LayerDone`` and ``Evaluated`` event.
     """
 
     algorithm = "rso"
@@ -86,8 +105,8 @@ class RSOTrainer(Trainer):
         self.steps = 0  # weights tried so far
         self.layer_changed = 0
         self.layer_seconds = 0.0
-        self.max_chunk = 4096
-        self.chunk_seconds = 0.02
+        self._max_chunk = DEFAULT_MAX_CHUNK
+        self._chunk_seconds = DEFAULT_CHUNK_SECONDS
         self._per_weight: dict[str, float] = {}  # running estimate of one weight's compute time, per tensor
         self._last_chunk: tuple[int, np.ndarray] = (0, np.empty((0, 0), np.int64))
         name = evaluator if isinstance(evaluator, str) else (evaluator.name if evaluator else cfg.evaluator)
@@ -157,12 +176,79 @@ class RSOTrainer(Trainer):
             return None
         return batches[0] if len(batches) == 1 else batches[j]
 
+    @property
+    def cycle(self) -> int:
+        """The 1-based cycle in progress (the last cycle once finished)."""
+        return min(self.position.cycle + 1, self.config.cycles)
+
+    def sigma_scale(self, cycle: int | None = None) -> float:
+        """The σ multiplier of the 1-based ``cycle`` (default: :attr:`cycle`), from the config's schedule."""
+        cfg = self.config
+        e = (self.cycle if cycle is None else min(max(int(cycle), 1), cfg.cycles)) - 1
+        return sigma_scale(e, cfg.cycles, cfg.anneal, cfg.anneal_to)
+
+    def sigma(self, param: str, cycle: int | None = None) -> float:
+        """σ that Δ of a weight of ``param`` is drawn with in the 1-based ``cycle`` (default: :attr:`cycle`)."""
+        return self.model.sigma[param] * self.sigma_scale(cycle)
+
+    def upcoming(self) -> NextWeight | None:
+        """The weight the sweep tries next, or None when the run is finished."""
+        cycle, group, param, at = self.position.cycle, self.position.group, self.position.param, self.position.pos
+        # right after a chunk that ended a tensor or layer, the position still points past its end
+        while cycle < self.config.cycles:
+            layer = self.plan[group]
+            if param < len(layer.params) and at < self.model.params[layer.params[param]].size:
+                break
+            param, at = param + 1, 0
+            if param >= len(layer.params):
+                group, param = group + 1, 0
+                if group == len(self.plan):
+                    cycle, group = cycle + 1, 0
+        else:
+            return None
+        pname = layer.params[param]
+        shape = tuple(self.model.params[pname].shape)
+        flat = int(self._order(int(np.prod(shape)))[at])
+        index = tuple(int(i) for i in np.unravel_index(flat, shape))
+        offset = sum(int(self.model.params[p].size) for p in layer.params[:param]) + at
+        return NextWeight(cycle + 1, layer.name, pname, index, offset, self.layer_size(layer),
+                          self.sigma(pname, cycle + 1))
+
+    def neighbour(self, param: str, index: tuple[int, ...]) -> tuple[int, ...]:
+        """The weight of ``param`` the sweep visits right after ``index`` (right before it, for the last one)."""
+        shape = tuple(self.model.params[param].shape)
+        order = self._order(int(np.prod(shape)))
+        where = int(np.flatnonzero(order == int(np.ravel_multi_index(index, shape)))[0])
+        other = where + 1 if where + 1 < len(order) else max(where - 1, 0)
+        return tuple(int(i) for i in np.unravel_index(int(order[other]), shape))
+
+    # ------------------------------------------------------------------ chunking
+    def set_chunking(self, max_weights: int | None = None, seconds: float | None = None) -> None:
+        """How many weights are scored per evaluator call: at most ``max_weights``, aiming at ``seconds``
+        of compute; the defaults (``DEFAULT_MAX_CHUNK``, ``DEFAULT_CHUNK_SECONDS``) when None.
+
+        Chunking never changes the numbers (Δs and batches are drawn per weight); it decides how often
+        a driver sees an exact state (:class:`~rso_engine.events.ChunkDone`). ``max_weights=1`` makes
+        every weight its own chunk, for stepping one weight at a time. Takes effect at the next chunk.
+        """
+        if max_weights is not None and (isinstance(max_weights, bool) or int(max_weights) < 1):
+            raise ValueError(f"max_weights must be at least 1 (got {max_weights!r})")
+        if seconds is not None and not seconds > 0:
+            raise ValueError(f"seconds must be positive (got {seconds!r})")
+        self._max_chunk = DEFAULT_MAX_CHUNK if max_weights is None else int(max_weights)
+        self._chunk_seconds = DEFAULT_CHUNK_SECONDS if seconds is None else float(seconds)
+
+    @property
+    def max_chunk(self) -> int:
+        """The most weights handed to the evaluator at once (see :meth:`set_chunking`)."""
+        return self._max_chunk
+
     # ------------------------------------------------------------------ the algorithm
     def _chunk(self, param: str, left: int) -> int:
         """How many weights to score next: one to measure a tensor not seen yet, then ~chunk_seconds' worth."""
         per_weight = self._per_weight.get(param)
-        k = 1 if per_weight is None else int(self.chunk_seconds / max(per_weight, 1e-9))
-        return max(1, min(k, self.max_chunk, left))
+        k = 1 if per_weight is None else int(self._chunk_seconds / max(per_weight, 1e-9))
+        return max(1, min(k, self._max_chunk, left))
 
     def events(self) -> Iterator[Any]:
         cfg = self.config
@@ -222,6 +308,7 @@ class RSOTrainer(Trainer):
                             float(res.losses[j, 1]), float(res.losses[j, 2]), int(res.choices[j]),
                             float(res.old[j]), float(res.new[j]), cfg.batch_size,
                         )
+                    yield ChunkDone(self.steps, layer.name, k)
                 offset += size
                 pos.param += 1
                 pos.pos = 0
@@ -231,9 +318,10 @@ class RSOTrainer(Trainer):
 
     def _finish_layer(self, layer: PlannedLayer, n_layer: int, cycle: int) -> list[Any]:
         """Advance past a finished layer (and cycle), returning the events to emit, state already updated."""
-        done: list[Any] = [LayerDone(cycle, layer.name, n_layer, self.layer_changed, self.layer_seconds)]
-        self.layer_changed, self.layer_seconds = 0, 0.0
         pos = self.position
+        ends_cycle = pos.group + 1 == len(self.plan)
+        done: list[Any] = [LayerDone(cycle, layer.name, n_layer, self.layer_changed, self.layer_seconds, ends_cycle)]
+        self.layer_changed, self.layer_seconds = 0, 0.0
         pos.group += 1
         pos.param = pos.pos = 0
         if self.config.batch_mode == "layer":

@@ -51,7 +51,7 @@ def test_single_steps_match_a_plain_trainer(start, tiny):
         r.step_weight()
         wait_for(lambda k=k: r.mode == PAUSE and r.latest.steps == k)
     ref = RSOTrainer(tiny)
-    ref.max_chunk = 1  # so its state after 5 events is the state after 5 weights
+    ref.set_chunking(1)  # so its state after 5 events is the state after 5 weights
     evs = []
     gen = ref.events()
     while len(evs) < 5:
