@@ -1,5 +1,6 @@
 """The SGD baseline: learning, budget counters, reproducibility and exact resume."""
 
+import numpy as np
 import pytest
 
 from helpers import params_equal, sample, tiny_config, without_seconds
@@ -62,3 +63,27 @@ def test_too_high_learning_rate_gives_a_clear_error():
     t = sgd(lr=1e6, cycles=1, dtype="float32")
     with pytest.raises(TrainingError, match="learning rate"):
         list(t.events())
+
+
+@pytest.mark.parametrize("momentum,nesterov,weight_decay", [(0.0, False, 0.0), (0.9, False, 1e-3), (0.9, True, 1e-3)])
+def test_the_optimizer_object_is_the_textbook_update_rule(momentum, nesterov, weight_decay):
+    from rso_engine.training.optim import apply_updates, sgd
+
+    rng = np.random.default_rng(0)
+    params = {"a": rng.standard_normal((3, 4)).astype(np.float32), "b": rng.standard_normal(5).astype(np.float32)}
+    ref = {k: v.copy() for k, v in params.items()}
+    vel = {k: np.zeros_like(v) for k, v in params.items()}
+    opt = sgd(0.05, momentum, nesterov, weight_decay)
+    state = opt.init(params)
+    for _ in range(4):
+        grads = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in params.items()}
+        updates, state = opt.update(grads, state, params)
+        apply_updates(params, updates)
+        for k, p in ref.items():  # the rule written out, as PyTorch's optim.SGD documents it
+            g = grads[k] + weight_decay * p
+            if momentum:
+                vel[k] = momentum * vel[k] + g
+                g = g + momentum * vel[k] if nesterov else vel[k]
+            p -= (0.05 * g).astype(p.dtype)
+        for k in params:
+            np.testing.assert_array_equal(params[k], ref[k])

@@ -1,6 +1,7 @@
 """The SGD/backprop baseline: the same models, data and seeds as RSO, the same kind of events.
 
-Plain mini-batch SGD on the mean cross-entropy, with optional (Nesterov) momentum and L2 weight decay.
+Plain mini-batch SGD on the mean cross-entropy, with optional (Nesterov) momentum and L2 weight decay,
+as an optimizer object (:mod:`.optim`).
 Budget counters match RSO's so the two can be compared on a fair axis: each step counts every
 parameter as one weight update and ``batch_size`` forward-pass samples.
 """
@@ -17,6 +18,7 @@ from ..config import RunConfig
 from ..events import CycleDone, SGDStep
 from ..models import cross_entropy, softmax_grad
 from .base import Stopwatch, Trainer, TrainingError
+from .optim import apply_updates, sgd
 
 
 class SGDTrainer(Trainer):
@@ -31,8 +33,9 @@ class SGDTrainer(Trainer):
         self.step_in_epoch = 0
         self.steps = 0
         self.perm: np.ndarray | None = None
-        xp = self.backend.xp
-        self.velocity = {k: xp.zeros_like(v) for k, v in self.model.params.items()}
+        cfg = self.config
+        self.optimizer = sgd(cfg.lr, cfg.momentum, cfg.nesterov, cfg.weight_decay)
+        self.opt_state = self.optimizer.init(self.model.params)
 
     @property
     def batch_size(self) -> int:
@@ -58,16 +61,8 @@ class SGDTrainer(Trainer):
             raise TrainingError(f"the SGD loss became {loss} in epoch {self.epoch + 1}, step {self.steps + 1}: "
                                 f"the learning rate {cfg.lr} is too high; lower it and reset")
         grads = self.model.backward(softmax_grad(logits, yb), caches)
-        for name, p in self.model.params.items():
-            g = grads[name]
-            if cfg.weight_decay:
-                g = g + cfg.weight_decay * p
-            if cfg.momentum:
-                v = self.velocity[name]
-                v *= cfg.momentum
-                v += g
-                g = g + cfg.momentum * v if cfg.nesterov else v
-            p -= (cfg.lr * g).astype(p.dtype, copy=False)
+        updates, self.opt_state = self.optimizer.update(grads, self.opt_state, self.model.params)
+        apply_updates(self.model.params, updates)
         return loss
 
     def events(self) -> Iterator[Any]:
@@ -102,7 +97,7 @@ class SGDTrainer(Trainer):
                        "rng": self.rng.bit_generator.state}
         if self.perm is not None:
             arrays["sgd/perm"] = self.perm
-        arrays.update({f"velocity/{k}": np.array(to_numpy(v)) for k, v in self.velocity.items()})
+        arrays.update({f"velocity/{k}": np.array(to_numpy(v)) for k, v in self.opt_state["trace"].items()})
         return meta, arrays
 
     def load_state_dict(self, meta, arrays):
@@ -112,4 +107,4 @@ class SGDTrainer(Trainer):
         self.rng.bit_generator.state = s["rng"]
         self.perm = arrays.get("sgd/perm")
         xp = self.backend.xp
-        self.velocity = {k: xp.asarray(arrays[f"velocity/{k}"]) for k in self.model.params}
+        self.opt_state["trace"] = {k: xp.asarray(arrays[f"velocity/{k}"]) for k in self.model.params}
