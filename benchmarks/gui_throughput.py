@@ -98,7 +98,10 @@ def headless(cfg, dataset, seconds):
 
 
 def runner_only(cfg, dataset, seconds, sgd):
-    from rso_gui.runner import PAUSED, RUNNING, Runner  # noqa: PLC0415
+    from rso_engine.vocabulary import RunState  # noqa: PLC0415
+    from rso_gui.live.runner import Runner  # noqa: PLC0415
+
+    PAUSED, RUNNING = RunState.PAUSED, RunState.RUNNING
 
     r = Runner(cfg, dataset=dataset, sgd=sgd)
     th = threading.Thread(target=r.run, daemon=True)
@@ -133,8 +136,8 @@ def wait_ms(ms: int) -> None:
 def window_run(app, cfg, dataset, seconds, sgd):
     from PySide6.QtCore import QCoreApplication, QEvent, QObject  # noqa: PLC0415
 
+    from rso_engine.vocabulary import RunState  # noqa: PLC0415
     from rso_gui.controller import Controller  # noqa: PLC0415
-    from rso_gui.runner import PAUSED  # noqa: PLC0415
     from rso_gui.window import MainWindow  # noqa: PLC0415
 
     probe_type = QEvent.Type(QEvent.registerEventType())
@@ -160,7 +163,7 @@ def window_run(app, cfg, dataset, seconds, sgd):
     w.resize(1600, 960)
     w.show()
     t_wait = time.perf_counter()
-    while c.state != PAUSED and time.perf_counter() - t_wait < 120:
+    while c.state != RunState.PAUSED and time.perf_counter() - t_wait < 120:
         wait_ms(10)
     probe = Probe()
     stop = threading.Event()
@@ -195,7 +198,7 @@ def window_run(app, cfg, dataset, seconds, sgd):
     for _ in range(5):
         t = time.perf_counter()
         c.pause()
-        while c.state != PAUSED:
+        while c.state != RunState.PAUSED:
             wait_ms(1)
         pauses.append(time.perf_counter() - t)
         c.start()
@@ -228,7 +231,7 @@ def main(argv=None) -> int:
 
     import rso_gui  # noqa: F401, PLC0415  (applies the binding work-around before any Qt call)
     from rso_engine.backend import get_backend  # noqa: PLC0415
-    from rso_gui.runner import load_dataset_cached  # noqa: PLC0415
+    from rso_gui.live.loading import load_dataset_cached  # noqa: PLC0415
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     dataset = load_dataset_cached("mnist-sample")

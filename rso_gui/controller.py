@@ -11,7 +11,7 @@ API (what the window, tests and later tools such as a recorder or presets use)::
     c.latest()                      # the newest Snapshot (pull it on a timer; never per event)
     c.shutdown()                    # stop and join every engine thread (closeEvent calls it)
 
-One :class:`~rso_gui.runner.Runner` runs per :class:`EngineThread`. A reset or a change of settings asks
+One :class:`~rso_gui.live.runner.Runner` runs per :class:`EngineThread`. A reset or a change of settings asks
 the old runner to stop and starts a new one at once; the old thread ends by itself within one chunk of
 work and is joined when it does (or at :meth:`Controller.shutdown`), so the window never waits for it.
 """
@@ -23,20 +23,10 @@ import weakref
 from PySide6.QtCore import QObject, QThread, Signal
 
 from rso_engine.config import RunConfig
+from rso_engine.vocabulary import RunState
 
-from .runner import (
-    ERROR,
-    FINISHED,
-    PAUSE,
-    PLAY,
-    PREPARING,
-    STEP_LAYER,
-    STEP_WEIGHT,
-    STOPPED,
-    RunInfo,
-    Runner,
-    Snapshot,
-)
+from .live.runner import PAUSE, PLAY, STEP_LAYER, STEP_WEIGHT, Runner
+from .live.snapshot import RunInfo, Snapshot
 
 #: every EngineThread ever made, so tests can fail when one is left running
 _ALL_THREADS: weakref.WeakSet[EngineThread] = weakref.WeakSet()
@@ -80,7 +70,7 @@ class EngineThread(QThread):
 class Controller(QObject):
     """Runs RSO (and the SGD baseline) in a background thread on command; see the module docstring."""
 
-    stateChanged = Signal(str)  # preparing, paused, running, finished, error, stopped
+    stateChanged = Signal(str)  # a RunState's value
     errorOccurred = Signal(str)  # a message for people
     runReady = Signal(object)  # RunInfo of a new run, once its trainers are built
     configChanged = Signal(object)  # RunConfig
@@ -105,7 +95,7 @@ class Controller(QObject):
         self._view = {"landscape": landscape, "digit": int(digit), "features": bool(features)}
         self._thread: EngineThread | None = None
         self._retired: list[EngineThread] = []
-        self._state = STOPPED
+        self._state = RunState.STOPPED
         self._error: str | None = None
 
     # ------------------------------------------------------------------ properties
@@ -144,7 +134,8 @@ class Controller(QObject):
     def playing(self) -> bool:
         """True when the engine is asked to run (playing, or running a layer step)."""
         r = self.runner
-        return r is not None and r.mode in (PLAY, STEP_LAYER) and self._state not in (ERROR, FINISHED, STOPPED)
+        over = (RunState.ERROR, RunState.FINISHED, RunState.STOPPED)
+        return r is not None and r.mode in (PLAY, STEP_LAYER) and self._state not in over
 
     def latest(self) -> Snapshot | None:
         r = self.runner
@@ -180,7 +171,7 @@ class Controller(QObject):
         thread.ready.connect(self._on_ready)
         thread.finished.connect(self._reap)
         self._thread = thread
-        self._set_state(PREPARING)
+        self._set_state(RunState.PREPARING)
         thread.start()
 
     def open_session(self, path: str, config: RunConfig, sgd: bool) -> None:
@@ -200,11 +191,11 @@ class Controller(QObject):
     def start(self) -> None:
         """Play. A run that is over (finished, failed or not started) is replaced by a fresh one."""
         r = self.runner
-        if r is None or self._state in (ERROR, STOPPED, FINISHED) or r.stopping:
+        if r is None or self._state in (RunState.ERROR, RunState.STOPPED, RunState.FINISHED) or r.stopping:
             self.reset(autoplay=True)
             return
         r.play()
-        self._set_state(PREPARING if self._state == PREPARING else "running")
+        self._set_state(RunState.PREPARING if self._state == RunState.PREPARING else RunState.RUNNING)
 
     def pause(self) -> None:
         r = self.runner
@@ -220,10 +211,10 @@ class Controller(QObject):
 
     def _steppable(self) -> Runner | None:
         r = self.runner
-        if r is None or self._state in (ERROR, STOPPED):
+        if r is None or self._state in (RunState.ERROR, RunState.STOPPED):
             self.reset()
             r = self.runner
-        if self._state == FINISHED:
+        if self._state == RunState.FINISHED:
             return None
         return r
 
@@ -259,7 +250,7 @@ class Controller(QObject):
         for t in list(self._retired):
             ok = t.wait(timeout_ms) and ok
         self._reap()
-        self._set_state(STOPPED)
+        self._set_state(RunState.STOPPED)
         return ok
 
     def wait_retired(self, timeout_ms: int = 20_000) -> bool:
@@ -310,7 +301,7 @@ class Controller(QObject):
         if self.sender() is not self._thread:
             return
         self._error = message
-        self._set_state(ERROR)
+        self._set_state(RunState.ERROR)
         self.errorOccurred.emit(message)
 
     def _set_state(self, state: str) -> None:

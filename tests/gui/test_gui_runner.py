@@ -10,7 +10,9 @@ import pytest
 
 from rso_engine.events import WeightTried
 from rso_engine.training import RSOTrainer
-from rso_gui.runner import FINISHED, PAUSE, PAUSED, RUNNING, STOPPED, TRACE_EMPTY, Runner
+from rso_engine.vocabulary import RunState
+from rso_gui.live.runner import PAUSE, Runner
+from rso_gui.live.snapshot import TRACE_EMPTY
 from rso_gui.views.tiles import TileLayout
 
 TIMEOUT = 30.0
@@ -33,7 +35,7 @@ def start():
         t = threading.Thread(target=r.run, name="test-runner")
         t.start()
         made.append((r, t))
-        wait_for(lambda: r.state in (PAUSED, RUNNING, "error"))
+        wait_for(lambda: r.state in (RunState.PAUSED, RunState.RUNNING, "error"))
         return r
 
     yield make
@@ -41,7 +43,7 @@ def start():
         r.stop()
         t.join(TIMEOUT)
         assert not t.is_alive()
-        assert r.state in (STOPPED, "error")
+        assert r.state in (RunState.STOPPED, "error")
 
 
 def test_single_steps_match_a_plain_trainer(start, tiny):
@@ -78,7 +80,7 @@ def test_pause_lands_on_an_exact_state_and_play_resumes(start, tiny):
     r = start(tiny, sgd=False, autoplay=True)
     wait_for(lambda: r.weight_events > 10)
     r.pause()
-    wait_for(lambda: r.state == PAUSED)
+    wait_for(lambda: r.state == RunState.PAUSED)
     n = r.weight_events
     assert r.rso.steps == n == r.latest.steps  # no computed-but-unshown weights
     assert r.latest.curve is not None and r.latest.curve.exact
@@ -89,7 +91,7 @@ def test_pause_lands_on_an_exact_state_and_play_resumes(start, tiny):
 def test_sgd_keeps_pace_with_rso_and_both_finish(start, tiny):
     cfg = tiny.replace(train_layers=["conv1"])  # 40 weights per cycle, 2 cycles
     r = start(cfg, autoplay=True)
-    wait_for(lambda: r.state == FINISHED)
+    wait_for(lambda: r.state == RunState.FINISHED)
     snap = r.latest
     assert snap.finished and snap.steps == 80
     assert len(snap.rso_history) == len(snap.sgd_history) == 3
@@ -110,7 +112,7 @@ def test_rate_limit_and_view_options(start, tiny):
     wait_for(lambda: r.weight_events >= 3)
     assert r.rso.max_chunk <= 6  # a limited speed hands the evaluator small chunks
     r.pause()
-    wait_for(lambda: r.state == PAUSED)
+    wait_for(lambda: r.state == RunState.PAUSED)
     seq = r.latest.seq
     r.set_view(landscape="2d-weights")
     wait_for(lambda: r.latest.seq > seq and r.latest.slice2d is not None)
@@ -141,7 +143,7 @@ def test_stop_while_loading_returns_promptly(tiny):
     r = Runner(tiny)
     r.stop()
     r.run()  # returns at once: nothing to do
-    assert r.state == STOPPED and r.rso is None
+    assert r.state == RunState.STOPPED and r.rso is None
 
 
 def test_errors_are_reported(start, tiny):

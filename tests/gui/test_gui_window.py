@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings, Qt
 
+from rso_engine.vocabulary import RunState
 from rso_gui.controller import Controller, running_threads
-from rso_gui.runner import FINISHED, PAUSE, PAUSED, RUNNING
+from rso_gui.live.runner import PAUSE
 from rso_gui.views.base import image_has_content
 from rso_gui.window import MainWindow
 
@@ -21,7 +22,7 @@ def press(qtbot, w, key, modifier=Qt.KeyboardModifier.NoModifier):
 def test_opens_paused_at_cycle_zero_with_everything_drawn(make_window, qtbot):
     w = make_window()
     c = w.controller
-    qtbot.waitUntil(lambda: c.state == PAUSED, timeout=WAIT)
+    qtbot.waitUntil(lambda: c.state == RunState.PAUSED, timeout=WAIT)
     snap = c.latest()
     assert snap.steps == 0 and len(snap.rso_history) == 1 and len(snap.sgd_history) == 1
     assert c.info.model == "oneconv" and c.info.evaluator == "reference"
@@ -37,10 +38,10 @@ def test_space_starts_and_pauses(make_window, qtbot):
     w = make_window()
     c = w.controller
     press(qtbot, w, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: c.state == RUNNING and c.latest().steps > 3, timeout=WAIT)
+    qtbot.waitUntil(lambda: c.state == RunState.RUNNING and c.latest().steps > 3, timeout=WAIT)
     assert c.playing and w.act_play.text() == "Pause"
     press(qtbot, w, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: c.state == PAUSED, timeout=WAIT)
+    qtbot.waitUntil(lambda: c.state == RunState.PAUSED, timeout=WAIT)
     assert not c.playing
     n = c.runner.weight_events
     assert c.latest().steps == n == c.runner.rso.steps  # paused on an exact state, snapshot up to date
@@ -52,7 +53,7 @@ def test_space_starts_and_pauses(make_window, qtbot):
 def test_right_arrow_steps_exactly_one_weight(make_window, qtbot):
     w = make_window()
     c = w.controller
-    qtbot.waitUntil(lambda: c.state == PAUSED, timeout=WAIT)
+    qtbot.waitUntil(lambda: c.state == RunState.PAUSED, timeout=WAIT)
     for expected in (1, 2, 3):
         press(qtbot, w, Qt.Key.Key_Right)
         qtbot.waitUntil(lambda e=expected: c.latest().steps == e and c.runner.mode == PAUSE, timeout=WAIT)
@@ -69,7 +70,7 @@ def test_right_arrow_steps_exactly_one_weight(make_window, qtbot):
         assert cv.curve.loss_at(0.0) == pytest.approx(ev.loss_stay, rel=1e-5)
         assert cv.curve.loss_at(-ev.delta) == pytest.approx(ev.loss_minus, rel=1e-5)
         np.testing.assert_allclose(snap.params[ev.param][ev.index], ev.new, rtol=1e-6)
-    assert c.state == PAUSED
+    assert c.state == RunState.PAUSED
 
 
 def test_step_layer_runs_to_the_end_of_the_layer(make_window, qtbot):
@@ -98,7 +99,7 @@ def test_reset_starts_over_and_joins_the_old_thread(make_window, qtbot):
     old = c.runner
     press(qtbot, w, Qt.Key.Key_R)
     assert c.runner is not old and old.stopping
-    qtbot.waitUntil(lambda: c.latest() is not None and c.state == PAUSED, timeout=WAIT)
+    qtbot.waitUntil(lambda: c.latest() is not None and c.state == RunState.PAUSED, timeout=WAIT)
     assert c.latest().steps == 0 and c.runner.weight_events == 0
     assert c.wait_retired(WAIT)
     assert len(running_threads()) == 1
@@ -114,7 +115,7 @@ def test_change_model_mid_run_restarts_and_keeps_playing(make_window, qtbot):
     w.controls.flush()  # the settings debounce, without waiting for it
     assert c.config.model == "mlp" and c.runner is not old
     qtbot.waitUntil(lambda: c.info is not None and c.info.model == "mlp", timeout=WAIT)
-    qtbot.waitUntil(lambda: c.latest().steps > 3 and c.state == RUNNING, timeout=WAIT)
+    qtbot.waitUntil(lambda: c.latest().steps > 3 and c.state == RunState.RUNNING, timeout=WAIT)
     assert c.latest().current[1].startswith("fc1")  # input-first: mlp's first layer
     assert c.wait_retired(WAIT)
     assert w.weights.info.model == "mlp" and w.filters.info.model == "mlp"
@@ -155,7 +156,7 @@ def test_engine_failure_shows_a_message_and_the_app_stays_usable(make_window, qt
     qtbot.waitUntil(lambda: not running_threads(), timeout=WAIT)  # the failed run's thread ended
     w.controls.lr.setValue(0.01)
     w.controls.flush()
-    qtbot.waitUntil(lambda: c.state == PAUSED, timeout=WAIT)
+    qtbot.waitUntil(lambda: c.state == RunState.PAUSED, timeout=WAIT)
     assert w.banner.isHidden()
     press(qtbot, w, Qt.Key.Key_Right)
     qtbot.waitUntil(lambda: c.latest().steps == 1, timeout=WAIT)
@@ -168,14 +169,14 @@ def test_bad_dataset_is_reported_not_raised(make_window, qtbot, tiny, tmp_path):
     qtbot.waitUntil(lambda: not w.banner.isHidden(), timeout=WAIT)
     assert "nowhere" in w.banner_text.text()
     c.apply_config(tiny)
-    qtbot.waitUntil(lambda: c.state == PAUSED, timeout=WAIT)
+    qtbot.waitUntil(lambda: c.state == RunState.PAUSED, timeout=WAIT)
 
 
 def test_a_run_finishes_with_rso_and_sgd_curves(make_window, qtbot, tiny):
     w = make_window(tiny.replace(train_layers=["conv1"]))  # 40 weights per cycle
     c = w.controller
     press(qtbot, w, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: c.state == FINISHED, timeout=60_000)
+    qtbot.waitUntil(lambda: c.state == RunState.FINISHED, timeout=60_000)
     snap = c.latest()
     assert snap.finished and snap.steps == 80
     assert [e.cycle for e in snap.rso_history] == [0, 1, 2]
