@@ -23,14 +23,8 @@ from typing import Any
 import numpy as np
 
 from .events import Evaluated
+from .vocabulary import DEFAULT_X_AXIS, X_AXES, log_x_by_default, x_axis_name
 
-#: x-axis name -> (Evaluated field, axis label)
-X_AXES: dict[str, tuple[str, str]] = {
-    "cycles": ("cycle", "cycle (RSO) / epoch (SGD)"),
-    "weight_updates": ("weight_updates", "weight updates"),
-    "forward_samples": ("forward_samples", "forward-pass samples"),
-    "seconds": ("seconds", "training time (s)"),
-}
 FORMATS = ("png", "svg", "pdf")
 PANELS = ("accuracy", "loss")
 DEFAULT_SIZE = (1200, 500)
@@ -158,26 +152,30 @@ def _colours(labels: Sequence[str]) -> dict[str, str]:
 
 def histories_figure(
     histories: Mapping[str, Sequence[Evaluated]] | Iterable[Evaluated],
-    x_axis: str = "cycles",
+    x_axis: str = DEFAULT_X_AXIS,
     title: str | None = None,
     size: tuple[int, int] | str = DEFAULT_SIZE,
     dpi: int = DEFAULT_DPI,
     log_x: bool | None = None,
     panels: Sequence[str] = PANELS,
 ):
-    """Test accuracy (left) and train/test loss (right) against ``x_axis`` (a key of :data:`X_AXES`).
+    """Test accuracy (left) and train/test loss (right) against ``x_axis`` (a key of
+    :data:`~rso_engine.vocabulary.X_AXES`, or an old spelling of one).
 
     ``panels`` picks and orders the panels: ``("accuracy", "loss")`` (default), or one of them alone
     (the window exports each of its plots on its own).
 
     ``histories`` is a flat list of :class:`Evaluated` rows (grouped by algorithm: RSO, SGD) or a
-    ``{label: rows}`` mapping (e.g. one entry per batch size). ``log_x`` defaults to on for the
-    budget axes (weight updates, forward samples), where RSO and SGD differ by orders of magnitude;
-    a log axis leaves out the evaluation before training (at 0).
+    ``{label: rows}`` mapping (e.g. one entry per batch size). ``log_x`` defaults to
+    :func:`~rso_engine.vocabulary.log_x_by_default` (on for the budget axes, weight updates and forward
+    samples, where RSO and SGD differ by orders of magnitude); a log axis leaves out the evaluation
+    before training (at 0).
     """
-    if x_axis not in X_AXES:
-        raise PlotError(f"unknown x-axis {x_axis!r}: choose one of {', '.join(X_AXES)}")
-    field_name, xlabel = X_AXES[x_axis]
+    try:
+        x_axis = x_axis_name(x_axis)
+    except ValueError as exc:
+        raise PlotError(str(exc)) from None
+    field_name, xlabel = X_AXES[x_axis].field, X_AXES[x_axis].label
     groups = _group(histories)
     if not groups or not any(groups.values()):
         raise PlotError("there is nothing to plot: the histories are empty")
@@ -185,7 +183,7 @@ def histories_figure(
     if not panels or any(p not in PANELS for p in panels) or len(set(panels)) != len(panels):
         raise PlotError(f"panels must be some of {', '.join(PANELS)} (got {', '.join(map(str, panels)) or 'none'})")
     if log_x is None:
-        log_x = x_axis in ("weight_updates", "forward_samples")
+        log_x = log_x_by_default(x_axis)
     fig = _new_figure(parse_size(size), dpi)
     axes = dict(zip(panels, np.atleast_1d(fig.subplots(1, len(panels)))))
     ax_acc, ax_loss = axes.get("accuracy"), axes.get("loss")
@@ -228,7 +226,7 @@ def histories_figure(
 def save_histories_plot(
     path: str | Path,
     histories: Mapping[str, Sequence[Evaluated]] | Iterable[Evaluated],
-    x_axis: str = "cycles",
+    x_axis: str = DEFAULT_X_AXIS,
     size: tuple[int, int] | str = DEFAULT_SIZE,
     dpi: int = DEFAULT_DPI,
     title: str | None = None,
