@@ -271,3 +271,21 @@ def test_chunking_is_validated_and_the_trainer_is_done_at_the_end():
     assert t.max_chunk == 4096
     t.run()
     assert t.upcoming() is None and t.cycle == 1
+
+
+def test_one_cycle_is_not_annealed_and_learns_three_cycles_are():
+    """The authors' schedule: cycle e = 0 runs at the full σ_d, so a 1-cycle run is the same with and without
+    annealing (and OneConv at batch 64 learns the sample to ≥ 50% in it); later cycles shrink σ."""
+    ds = sample()
+
+    def run(cycles, anneal):
+        t = RSOTrainer(RunConfig(model="oneconv", batch_size=64, cycles=cycles, anneal=anneal,
+                                 train_layers=None if cycles == 1 else ["conv1"]), ds, NUMPY)
+        return without_seconds(t.run()), t.model.params_numpy()
+
+    (h_on, p_on), (h_off, p_off) = run(1, True), run(1, False)
+    assert h_on == h_off and params_equal(p_on, p_off)
+    assert h_on[-1].test_accuracy >= 0.5
+    (h3_on, p3_on), (h3_off, p3_off) = run(3, True), run(3, False)
+    assert h3_on[1] == h3_off[1]  # the first cycle still agrees
+    assert not params_equal(p3_on, p3_off)
