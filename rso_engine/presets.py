@@ -2,12 +2,13 @@
 
 A preset is a run config JSON file (the format of ``rso … --config FILE``, see
 :class:`~rso_engine.config.RunConfig`); fields it leaves out take their defaults. Its ``notes`` may hold
-``"description"`` (one paragraph shown in lists) and ``"gui"`` (hints for the window, e.g.
-``{"speed": "slow", "max_chunk": 1}``; the engine ignores them).
+``"description"`` (one paragraph shown in lists) and ``"gui"`` (hints for the window, :data:`GUI_HINTS`, e.g.
+``{"speed": "slow", "seconds_per_weight": 2.0}``; the engine ignores them).
 
 - Built-in presets live in ``resources/presets/NAME.json`` (shipped in the wheel).
-- User presets live in :func:`user_presets_dir`: ``$RSO_CONFIG_DIR/presets`` if set, else
-  ``$XDG_CONFIG_HOME/rso/presets``, else ``~/.config/rso/presets``.
+- User presets live in :func:`user_presets_dir`: ``$RSO_CONFIG_DIR/presets`` if set, else ``presets`` in
+  the user config folder of ``rso`` (platformdirs; ``$XDG_CONFIG_HOME/rso/presets`` or
+  ``~/.config/rso/presets`` on Linux).
 - A user preset whose name is a built-in's *shadows* it: it is the one :func:`load_preset` returns and
   :func:`list_presets` marks it. :func:`save_preset` refuses a built-in name unless asked to shadow, so
   that never happens by accident; deleting the user file brings the built-in back.
@@ -22,13 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 from .config import ConfigError, RunConfig
 from .resources import resource_path
 
 PRESET_SUFFIX = ".json"
+#: the window hints a preset may carry in ``notes["gui"]``: ``speed`` ("slow", "fast"/"full" or weights per
+#: second) and, with "slow", ``seconds_per_weight``
+GUI_HINTS = ("speed", "seconds_per_weight")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 __all__ = [
+    "GUI_HINTS",
     "Preset",
     "PresetError",
     "builtin_presets_dir",
@@ -75,14 +82,14 @@ def builtin_presets_dir() -> Path:
 
 
 def user_presets_dir() -> Path:
-    """Where :func:`save_preset` writes: ``$RSO_CONFIG_DIR/presets``, ``$XDG_CONFIG_HOME/rso/presets``
-    or ``~/.config/rso/presets`` (the first whose variable is set). Not created until a save."""
+    """Where :func:`save_preset` writes: ``$RSO_CONFIG_DIR/presets`` if set, else ``presets`` in
+    platformdirs' ``user_config_dir("rso")`` (on Linux ``$XDG_CONFIG_HOME/rso/presets`` or
+    ``~/.config/rso/presets``; ``~/Library/Application Support/rso/presets`` on macOS,
+    ``%APPDATA%\\rso\\presets`` on Windows). Not created until a save."""
     explicit = os.environ.get("RSO_CONFIG_DIR")
     if explicit:
         return Path(explicit).expanduser() / "presets"
-    xdg = os.environ.get("XDG_CONFIG_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".config"
-    return base / "rso" / "presets"
+    return Path(platformdirs.user_config_dir("rso", appauthor=False)) / "presets"
 
 
 def validate_name(name: str) -> str:
@@ -132,10 +139,11 @@ def preset_description(config: RunConfig) -> str:
 
 
 def gui_hints(config: RunConfig) -> dict[str, Any]:
-    """The window hints a preset's config carries in ``notes["gui"]`` ({} if none), e.g. the
-    explain-one-decision preset's ``{"speed": "slow", "max_chunk": 1, ...}``."""
+    """The window hints (:data:`GUI_HINTS`) a preset's config carries in ``notes["gui"]`` ({} if none), e.g.
+    the explain-one-decision preset's ``{"speed": "slow", "seconds_per_weight": 2.0}``. Other keys are
+    left out: no part of rso reads them."""
     hints = config.notes.get("gui", {}) if isinstance(config.notes, dict) else {}
-    return dict(hints) if isinstance(hints, dict) else {}
+    return {k: v for k, v in hints.items() if k in GUI_HINTS} if isinstance(hints, dict) else {}
 
 
 def _describe(path: Path) -> str:

@@ -90,8 +90,9 @@ def test_the_builtin_presets_say_what_the_issue_asks():
         "mnist",
     )
     hints = gui_hints(load_preset("explain-one-decision"))
-    assert hints["speed"] == "slow" and hints["max_chunk"] == 1
+    assert hints == {"speed": "slow", "seconds_per_weight": 2.0}
     assert gui_hints(RunConfig()) == {}
+    assert gui_hints(RunConfig(notes={"gui": {"speed": "fast", "max_chunk": 1}})) == {"speed": "fast"}
 
 
 def test_save_list_load_and_delete_a_user_preset(user_dir):
