@@ -24,7 +24,12 @@ from .files import write_atomic
 from .training import RSOTrainer, SGDTrainer, Trainer
 
 CHECKPOINT_FORMAT = "rso-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+#: models whose network changed since an older checkpoint version, with what changed: their saved
+#: weights cannot be continued (version 1: the paper net before it followed the authors' layer order)
+CHANGED_MODELS: dict[int, dict[str, str]] = {
+    1: {"papernet": "the paper net then put batch norm before pooling and a ReLU before global pooling"},
+}
 HISTORY_FIELDS = tuple(Evaluated._fields)
 
 
@@ -130,6 +135,13 @@ def read_checkpoint(path: str | Path, kind: str = CHECKPOINT_FORMAT) -> tuple[di
     if not isinstance(version, int) or version > CHECKPOINT_VERSION:
         raise CheckpointError(f"{path} was written by a newer rso (format version {version}; this one reads up "
                               f"to {CHECKPOINT_VERSION}); upgrade rso to open it")
+    for entry in header.get("trainers", []):
+        model = str(entry.get("config", {}).get("model", "")).lower() if isinstance(entry, dict) else ""
+        changed = CHANGED_MODELS.get(version, {}).get(model)
+        if changed:
+            raise CheckpointError(f"{path} was made by an older version of rso (format version {version}): "
+                                  f"{changed}, so its weights do not fit the network this rso trains; "
+                                  "start a new run (the old rso can still open the file)")
     return header, arrays
 
 

@@ -9,6 +9,7 @@ from helpers import sample, tiny_config
 from rso_engine.backend import BackendError, get_backend
 from rso_engine.config import ConfigError, RunConfig
 from rso_engine.experiment import (
+    CHECKPOINT_VERSION,
     CheckpointError,
     load_checkpoint,
     load_history,
@@ -70,7 +71,7 @@ def test_checkpoints_refuse_foreign_damaged_and_newer_files(tmp_path):
     t = make_trainer(tiny_config(cycles=1), sample(), NUMPY, evaluator="reference")
     path = save_checkpoint(tmp_path / "ok.npz", t)
     header, arrays = read_checkpoint(path)
-    assert header["version"] == 1 and "t0/param/fc.weight" in arrays
+    assert header["version"] == CHECKPOINT_VERSION == 2 and "t0/param/fc.weight" in arrays
     with pytest.raises(CheckpointError, match="no such file"):
         read_checkpoint(tmp_path / "missing.npz")
     (tmp_path / "trunc.npz").write_bytes(path.read_bytes()[:200])

@@ -133,3 +133,23 @@ def test_newer_unknown_and_foreign_files_are_refused_clearly(tmp_path):
         load_session(tmp_path / "notes.txt")
     with pytest.raises(SessionError, match="no such file"):
         load_session(tmp_path / "missing.rso.npz")
+
+
+def test_sessions_from_the_previous_version_open_unless_their_network_changed(tmp_path):
+    rso, sgd = _pair(cycles=2)
+    _advance(rso.events(), WeightTried, 5)
+    path = save_session(tmp_path / "new.rso.npz", rso, sgd)
+
+    def as_version_1(h):  # as rso 0.1 wrote it: format version 1, no anneal_to in the configs
+        h["version"] = 1
+        for entry in h["trainers"]:
+            entry["config"].pop("anneal_to")
+
+    old = _rewrite_header(path, tmp_path / "old.rso.npz", as_version_1)
+    opened = load_session(old, dataset=sample(), backend=NUMPY)
+    assert opened.rso.steps == rso.steps > 0 and opened.rso.config.anneal_to == 0.1
+
+    paper = _rewrite_header(path, tmp_path / "paper.rso.npz", lambda h: (
+        as_version_1(h), [e["config"].update(model="papernet") for e in h["trainers"]]))
+    with pytest.raises(SessionError, match=r"made by an older version of rso.*paper net.*start a new run"):
+        load_session(paper, dataset=sample(), backend=NUMPY)
