@@ -172,3 +172,20 @@ def test_tile_layout_places_every_weight_once(shape, spatial, size):
     for idx in [tuple(0 for _ in shape), tuple(s - 1 for s in shape), tuple(s // 2 for s in shape)]:
         r, c = lay.pixel(idx)
         assert img[r, c] == values[idx]
+
+
+def test_what_the_window_shows_of_the_schedule_is_the_trainers(start, tiny):
+    """σ on the landscape and the σ scale come from the trainer's schedule: full σ_d in the first cycle,
+    annealed in the second; the weight shown before a decision is the trainer's next one."""
+    cfg = tiny.replace(train_layers=["conv1"], cycles=2, anneal_to=0.5)  # 40 weights per cycle
+    r = start(cfg, sgd=False)
+    up = r.rso.upcoming()
+    assert r.latest.current == (up.layer, up.param, up.index, up.position, up.layer_size)
+    assert r.latest.sigma_scale == 1.0 and r.latest.curve.sigma == up.sigma == r.rso.model.sigma[up.param]
+    r.step_layer()
+    wait_for(lambda: r.mode == PAUSE and r.latest.steps == 40)
+    r.step_weight()
+    wait_for(lambda: r.mode == PAUSE and r.latest.steps == 41)
+    snap = r.latest
+    assert snap.cycle == 2 and snap.sigma_scale == pytest.approx(0.5 + 0.5 * 1 / 2)
+    assert snap.curve.sigma == pytest.approx(r.rso.model.sigma[snap.last.param] * 0.75)
