@@ -85,7 +85,7 @@ def user_presets_dir() -> Path:
     """Where :func:`save_preset` writes: ``$RSO_CONFIG_DIR/presets`` if set, else ``presets`` in
     platformdirs' ``user_config_dir("rso")`` (on Linux ``$XDG_CONFIG_HOME/rso/presets`` or
     ``~/.config/rso/presets``; ``~/Library/Application Support/rso/presets`` on macOS,
-    ``%APPDATA%\\rso\\presets`` on Windows). Not created until a save."""
+    ``%LOCALAPPDATA%\\rso\\presets`` on Windows). Not created until a save."""
     explicit = os.environ.get("RSO_CONFIG_DIR")
     if explicit:
         return Path(explicit).expanduser() / "presets"

@@ -5,16 +5,20 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import logging
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import pooch
 import pytest
 
 from rso_engine import data
-from rso_engine.data import DataError
+from rso_engine.data import DataError, download
+from rso_engine.data.datasets import sample_split
 from rso_engine.resources import resource_path
 
 IDX_GZ = {role: base + ".gz" for role, base in data.IDX_FILE_NAMES.items()}
@@ -60,17 +64,17 @@ def sha(b: bytes) -> str:
 
 
 class Server:
-    """A threaded HTTP server on 127.0.0.1 serving ``files``; records requests.
+    """A threaded HTTP server on 127.0.0.1 serving ``files``; records the requests' names.
 
-    ``range_support`` toggles answering Range requests with 206; names in ``die_after_half`` get
-    the full Content-Length but only half the body before the connection closes.
+    Names in ``die_after_half`` get the full Content-Length but only half the body before the
+    connection closes; ``fail_first[name] = n`` answers 503 to the first ``n`` requests for ``name``.
     """
 
     def __init__(self, files: dict[str, bytes]):
         self.files = dict(files)
-        self.requests: list[tuple[str, str | None]] = []
-        self.range_support = True
+        self.requests: list[str] = []
         self.die_after_half: set[str] = set()
+        self.fail_first: dict[str, int] = {}
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -79,34 +83,25 @@ class Server:
 
             def do_GET(self):
                 name = self.path.lstrip("/")
-                rng = self.headers.get("Range")
-                server.requests.append((name, rng))
+                server.requests.append(name)
                 body = server.files.get(name)
                 if body is None:
                     self.send_error(404)
                     return
-                start = 0
-                if rng and server.range_support:
-                    start = int(rng.split("=")[1].split("-")[0])
-                    if start >= len(body):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(body)}")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                else:
-                    self.send_response(200)
-                payload = body[start:]
-                self.send_header("Content-Length", str(len(payload)))
+                if server.fail_first.get(name, 0) > 0:
+                    server.fail_first[name] -= 1
+                    self.send_error(503)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if name in server.die_after_half:
-                    self.wfile.write(payload[: len(payload) // 2])
+                    self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                self.wfile.write(payload)
+                self.wfile.write(body)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -128,8 +123,7 @@ def server(idx_files):
     srv.close()
 
 
-@pytest.fixture
-def dead_url() -> str:
+def free_port_url() -> str:
     """A URL on a local port where nothing listens."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -138,10 +132,21 @@ def dead_url() -> str:
 
 
 @pytest.fixture
+def dead_url() -> str:
+    return free_port_url()
+
+
+@pytest.fixture(autouse=True)
+def no_retries(monkeypatch):
+    """Fail fast: no second attempt at a download unless a test asks for one."""
+    monkeypatch.setattr(download, "DOWNLOAD_RETRIES", 0)
+
+
+@pytest.fixture
 def mnist_env(monkeypatch, server, idx_files):
     """Point MNIST downloads at the local server and its files' digests; no system folders."""
     monkeypatch.setenv("RSO_MNIST_MIRROR", server.url)
-    monkeypatch.setitem(data.KNOWN_DIGESTS, "mnist", {n: (("sha256", sha(b)),) for n, b in idx_files.items()})
+    monkeypatch.setitem(data.KNOWN_DIGESTS, "mnist", {n: (f"sha256:{sha(b)}",) for n, b in idx_files.items()})
     monkeypatch.setitem(data.SYSTEM_DIRS, "mnist", ())
     return server
 
@@ -198,7 +203,7 @@ def test_sample_is_deterministic(sample):
     np.testing.assert_array_equal(again.train_x, sample.train_x)
     np.testing.assert_array_equal(again.test_y, sample.test_y)
     # Pinned, so a change in the split (or in NumPy's random stream) is noticed.
-    train_idx, test_idx = data._sample_split(np.repeat(np.arange(10), 500))
+    train_idx, test_idx = sample_split(np.repeat(np.arange(10), 500))
     digest = hashlib.sha256(train_idx.astype("<i8").tobytes() + test_idx.astype("<i8").tobytes()).hexdigest()
     assert digest == PINNED_SPLIT_SHA256
 
@@ -316,32 +321,55 @@ def test_data_dir_inconsistent_files(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------
-# Downloads
+# Downloads (through pooch, against the local server)
 
 
-def test_download_then_cache(tmp_path, mnist_env, idx_files, capsys):
-    ds = data.load_dataset("mnist", cache_dir=tmp_path, progress=False)
+def cache_listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def test_download_then_cache(tmp_path, mnist_env, idx_files, capsys, monkeypatch, dead_url):
+    pooch_log = Records()
+    pooch.get_logger().addHandler(pooch_log)
+    try:
+        ds = data.load_dataset("mnist", cache_dir=tmp_path, progress=False)
+    finally:
+        pooch.get_logger().removeHandler(pooch_log)
+    assert pooch_log.records == []  # rso prints its own lines, not pooch's
     assert (ds.name, ds.n_train, ds.n_test, ds.classes) == ("mnist", 60, 20, data.MNIST_CLASSES)
     assert ds.source == str(tmp_path / "mnist")
-    assert sorted(n for n, _ in mnist_env.requests) == sorted(idx_files)
+    assert sorted(mnist_env.requests) == sorted(idx_files)
     for name, blob in idx_files.items():
         assert (tmp_path / "mnist" / name).read_bytes() == blob
-        assert (tmp_path / "mnist" / (name + ".sha256")).read_text().split()[0] == sha(blob)
-    assert not list((tmp_path / "mnist").glob("*.part"))
+    assert cache_listing(tmp_path / "mnist") == sorted(idx_files)  # no temporary or extra files
     assert capsys.readouterr().err == ""  # progress=False: no bar
 
     again = data.load_dataset("mnist", cache_dir=tmp_path, progress=False, download=False)
-    assert len(mnist_env.requests) == 4  # served from the cache
     np.testing.assert_array_equal(again.train_x, ds.train_x)
+    monkeypatch.setenv("RSO_MNIST_MIRROR", dead_url)  # a good cache needs no network at all
+    data.load_dataset("mnist", cache_dir=tmp_path, progress=False)
+    assert len(mnist_env.requests) == 4
     statuses = dict(data.describe_datasets(tmp_path))
     assert statuses["mnist"] == f"cached at {tmp_path / 'mnist'}"
 
 
-def test_download_progress_goes_to_stderr(tmp_path, mnist_env, idx_files, capsys):
+def test_download_progress_goes_to_stderr(tmp_path, server, idx_files, capsys):
     name = IDX_GZ["train_labels"]
-    data.download_file(mnist_env.url + name, tmp_path / name, sha(idx_files[name]), progress=True)
+    dest = data.download_file(server.url + name, tmp_path / name, f"sha256:{sha(idx_files[name])}", progress=True)
+    assert dest == tmp_path / name and dest.read_bytes() == idx_files[name]
     out = capsys.readouterr()
     assert out.out == "" and name in out.err
+    data.download_file(server.url + name, dest, f"sha256:{sha(idx_files[name])}")  # already there
+    assert server.requests == [name]
 
 
 def test_damaged_cache_file_is_downloaded_again(tmp_path, mnist_env):
@@ -349,47 +377,39 @@ def test_damaged_cache_file_is_downloaded_again(tmp_path, mnist_env):
     target = tmp_path / "mnist" / IDX_GZ["test_images"]
     target.write_bytes(b"garbage")
     data.load_dataset("mnist", cache_dir=tmp_path, progress=False)
-    assert [n for n, _ in mnist_env.requests[4:]] == [IDX_GZ["test_images"]]
+    assert mnist_env.requests[4:] == [IDX_GZ["test_images"]]
+    assert target.read_bytes()[:2] == b"\x1f\x8b"
+
+
+def test_damaged_cache_file_with_download_off(tmp_path, mnist_env):
+    data.load_dataset("mnist", cache_dir=tmp_path, progress=False)
+    target = tmp_path / "mnist" / IDX_GZ["train_labels"]
+    target.write_bytes(b"garbage")
+    with pytest.raises(DataError) as err:
+        data.load_dataset("mnist", cache_dir=tmp_path, progress=False, download=False)
+    assert str(target) in str(err.value) and "damaged" in str(err.value)
+    assert target.read_bytes() == b"garbage" and len(mnist_env.requests) == 4
 
 
 def test_wrong_checksum(tmp_path, mnist_env, monkeypatch):
     name = IDX_GZ["train_images"]
-    monkeypatch.setitem(data.KNOWN_DIGESTS["mnist"], name, (("md5", "0" * 32),))
+    monkeypatch.setitem(data.KNOWN_DIGESTS["mnist"], name, ("sha256:" + "0" * 64,))
     with pytest.raises(DataError) as err:
         data.load_dataset("mnist", cache_dir=tmp_path, progress=False)
     msg = str(err.value)
-    assert name in msg and "0" * 32 in msg and "expected" in msg and "got" in msg
-    assert not (tmp_path / "mnist" / name).exists()
-    assert not (tmp_path / "mnist" / (name + ".part")).exists()
+    assert name in msg and "0" * 64 in msg and "expected" in msg and "got" in msg
+    assert "another checksum" in msg and mnist_env.url + name in msg
+    assert cache_listing(tmp_path / "mnist") == []  # the bad download is not kept, not even as a temporary
 
 
-def test_resume_with_range(tmp_path, server, idx_files):
-    name = IDX_GZ["train_images"]
-    blob = idx_files[name]
-    dest = tmp_path / name
-    half = len(blob) // 2
-    (tmp_path / (name + ".part")).write_bytes(blob[:half])
-    data.download_file(server.url + name, dest, sha(blob), progress=False)
-    assert dest.read_bytes() == blob
-    assert server.requests == [(name, f"bytes={half}-")]
-    assert not (tmp_path / (name + ".part")).exists()
-
-
-def test_resume_without_range_support_restarts(tmp_path, server, idx_files):
-    server.range_support = False
-    name = IDX_GZ["train_images"]
-    blob = idx_files[name]
-    (tmp_path / (name + ".part")).write_bytes(blob[:100])
-    data.download_file(server.url + name, tmp_path / name, ("sha256", sha(blob)), progress=False)
-    assert (tmp_path / name).read_bytes() == blob
-
-
-def test_part_longer_than_file_restarts(tmp_path, server, idx_files):
+def test_corrupt_gzip_without_a_known_checksum(tmp_path, mnist_env, monkeypatch, idx_files):
     name = IDX_GZ["test_labels"]
-    blob = idx_files[name]
-    (tmp_path / (name + ".part")).write_bytes(blob + b"junk")
-    data.download_file(server.url + name, tmp_path / name, sha(blob), progress=False)
-    assert (tmp_path / name).read_bytes() == blob
+    mnist_env.files[name] = idx_files[name][:-12]  # cut short: the gzip trailer is missing
+    monkeypatch.setitem(data.KNOWN_DIGESTS["mnist"], name, ())
+    with pytest.raises(DataError) as err:
+        data.load_dataset("mnist", cache_dir=tmp_path, progress=False)
+    msg = str(err.value)
+    assert str(tmp_path / "mnist" / name) in msg and "gzip" in msg and "delete it" in msg
 
 
 def test_server_dies_mid_transfer(tmp_path, mnist_env, idx_files):
@@ -397,15 +417,25 @@ def test_server_dies_mid_transfer(tmp_path, mnist_env, idx_files):
     mnist_env.die_after_half.add(name)
     with pytest.raises(DataError) as err:
         data.load_dataset("mnist", cache_dir=tmp_path, progress=False)
-    assert "--data-dir" in str(err.value) and str(tmp_path / "mnist") in str(err.value)
-    assert not (tmp_path / "mnist" / name).exists()
-    # the next run resumes the partial download and succeeds
+    msg = str(err.value)
+    assert "--data-dir" in msg and str(tmp_path / "mnist") in msg and "broke off" in msg
+    assert cache_listing(tmp_path / "mnist") == []  # nothing half-downloaded is left
+    # the next run downloads the file again, whole (pooch does not resume)
     mnist_env.die_after_half.clear()
-    ds = data.load_dataset("mnist", cache_dir=tmp_path, progress=False)
-    assert ds.n_train == 60
+    assert data.load_dataset("mnist", cache_dir=tmp_path, progress=False).n_train == 60
     assert (tmp_path / "mnist" / name).read_bytes() == idx_files[name]
-    ranges = [r for n, r in mnist_env.requests if n == name]
-    assert ranges[0] is None and ranges[-1] is not None and ranges[-1].startswith("bytes=")
+    assert mnist_env.requests.count(name) == 2
+
+
+def test_a_failed_attempt_is_retried(tmp_path, mnist_env, monkeypatch):
+    name = IDX_GZ["test_images"]
+    mnist_env.fail_first[name] = 1
+    with pytest.raises(DataError, match="HTTP error 503"):
+        data.load_dataset("mnist", cache_dir=tmp_path, progress=False)
+    mnist_env.fail_first[name] = 1
+    monkeypatch.setattr(download, "DOWNLOAD_RETRIES", 1)
+    assert data.load_dataset("mnist", cache_dir=tmp_path, progress=False).n_test == 20
+    assert mnist_env.requests.count(name) == 3
 
 
 def test_network_failure_message(tmp_path, monkeypatch, dead_url):
@@ -415,11 +445,35 @@ def test_network_failure_message(tmp_path, monkeypatch, dead_url):
         data.load_dataset("mnist", cache_dir=tmp_path, progress=False)
     msg = str(err.value)
     assert "--data-dir" in msg and str(tmp_path / "mnist") in msg and "train-images-idx3-ubyte.gz" in msg
+    assert f"{dead_url}train-images-idx3-ubyte.gz: cannot connect" in msg and "RSO_MNIST_MIRROR" in msg
 
 
 def test_mirrors_tried_in_order(tmp_path, mnist_env, monkeypatch, dead_url):
-    monkeypatch.setenv("RSO_MNIST_MIRROR", f"{dead_url} {mnist_env.url}")
-    assert data.load_dataset("mnist", cache_dir=tmp_path, progress=False).n_test == 20
+    empty = Server({})  # answers 404
+    try:
+        monkeypatch.setenv("RSO_MNIST_MIRROR", f"{dead_url} {empty.url.rstrip('/')},{mnist_env.url}")
+        assert data.load_dataset("mnist", cache_dir=tmp_path, progress=False).n_test == 20
+        assert len(empty.requests) == 4 and len(mnist_env.requests) == 4
+    finally:
+        empty.close()
+
+
+def test_all_mirrors_dead_lists_them(tmp_path, monkeypatch):
+    urls = [free_port_url(), free_port_url()]
+    monkeypatch.setenv("RSO_MNIST_MIRROR", " ".join(urls))
+    monkeypatch.setitem(data.SYSTEM_DIRS, "mnist", ())
+    with pytest.raises(DataError) as err:
+        data.load_dataset("mnist", cache_dir=tmp_path, progress=False)
+    lines = str(err.value).splitlines()
+    name = IDX_GZ["train_images"]
+    assert [ln.strip().split(": ")[0] for ln in lines[1:3]] == [u + name for u in urls]
+
+
+def test_unwritable_cache_folder(tmp_path, mnist_env):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DataError, match=r"Cannot write .*a-file.*RSO_CACHE_DIR"):
+        data.load_dataset("mnist", cache_dir=blocker, progress=False)
 
 
 def test_not_downloaded_and_download_off(tmp_path, mnist_env):
@@ -432,10 +486,19 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("RSO_CACHE_DIR", str(tmp_path / "explicit"))
     assert data.default_cache_dir() == tmp_path / "explicit"
     monkeypatch.delenv("RSO_CACHE_DIR")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert data.default_cache_dir() == tmp_path / "xdg" / "rso"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    assert data.default_cache_dir() == Path.home() / ".cache" / "rso"
+    if sys.platform.startswith("linux"):  # platformdirs follows the XDG spec there
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        assert data.default_cache_dir() == tmp_path / "xdg" / "rso"
+        monkeypatch.delenv("XDG_CACHE_HOME")
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        assert data.default_cache_dir() == tmp_path / "home" / ".cache" / "rso"
+
+
+def test_downloads_go_to_the_env_cache_dir(tmp_path, mnist_env, monkeypatch, idx_files):
+    monkeypatch.setenv("RSO_CACHE_DIR", str(tmp_path / "env"))
+    ds = data.load_dataset("mnist", progress=False)
+    assert ds.source == str(tmp_path / "env" / "mnist")
+    assert cache_listing(tmp_path / "env" / "mnist") == sorted(idx_files)
 
 
 def test_describe_datasets(tmp_path, monkeypatch):
@@ -471,4 +534,4 @@ def test_fashion_mnist_from_system_folder(tmp_path, monkeypatch, dead_url):
     assert elapsed < 10
     # the Debian files are among the accepted checksums
     for name, digests in data.KNOWN_DIGESTS["fashion-mnist"].items():
-        assert data._check(DEBIAN_FASHION / name, data._as_digests(digests))[0], name
+        assert data.file_matches(DEBIAN_FASHION / name, digests), name
