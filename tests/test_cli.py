@@ -125,6 +125,24 @@ def test_preset_then_config_then_options(tmp_path, user_presets):
     assert cfg.seed == 5  # ... and an option overrides the config file
 
 
+def test_anneal_to_reaches_the_config_and_the_header(capsys):
+    from rso_engine.cli import build_parser, config_from_args
+
+    cfg = config_from_args(build_parser().parse_args(["train", "--anneal-to", "0.3"]))
+    assert (cfg.anneal, cfg.anneal_to) == (True, 0.3)
+    assert config_from_args(build_parser().parse_args(["train", "--no-anneal"])).anneal is False
+    assert main(["train", "--model", "mlp", "--train-layers", "fc2", "--evaluator", "reference", "--cycles", "2",
+                 "--anneal-to", "0.3", *TINY]) == 0
+    assert "σ annealed from σ_d to σ_d·0.65 over 2 cycles" in capsys.readouterr().out  # 0.3 + 0.7 / 2
+
+
+@pytest.mark.parametrize("value", ["0", "1.5"])
+def test_anneal_to_outside_0_1_is_refused_naming_the_field(capsys, value):
+    assert main(["train", "--anneal-to", value, *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rso: error: anneal_to must be a number in (0, 1]") and len(err.splitlines()) == 1
+
+
 def test_compare_plots_headless_and_saves_a_resumable_session(capsys, tmp_path):
     png, svg, session = tmp_path / "cmp.png", tmp_path / "cmp.svg", tmp_path / "s.rso.npz"
     assert main(["compare", *QUICK, "--plot", str(png), "--plot", str(svg), "--plot-size", "640x360",

@@ -1,0 +1,170 @@
+"""What the commands share: the parser class, argument types, the run options and the config they build.
+
+A run's config is built in layers, each overriding only the fields it names: the defaults (for
+``rso report``, the study's defaults), then ``--preset NAME``, then ``--config FILE``, then the
+individual options (``--batch-size`` …).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..config import BATCH_MODES, DTYPES, IN_LAYER_ORDERS, LAYER_ORDERS, RunConfig
+from ..data import load_dataset
+from ..models import MODELS
+from ..plots import FORMATS, X_AXES, PlotError, parse_size
+from ..presets import load_preset
+
+#: argparse dest -> RunConfig field, for the run options that map one to one
+FIELD_OPTIONS = (
+    "model", "dataset", "data_dir", "n_train", "n_test", "seed", "dtype", "cycles", "batch_size", "batch_mode",
+    "anneal", "anneal_to", "stay_decay", "layer_order", "in_layer_order", "search_bn", "train_layers", "evaluator",
+    "lr", "momentum", "nesterov", "weight_decay", "sgd_batch_size", "eval_train_samples",
+)  # fmt: skip
+
+
+class CLIError(Exception):
+    """An error to report as one line."""
+
+
+class CLIParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (plus where to look), not the whole usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+# --------------------------------------------------------------------------- argument types
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be ≥ 1")
+    return value
+
+
+def number(text: str) -> float:
+    """argparse type: any number (the config checks its range and names the field)."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def nonneg_float(text: str) -> float:
+    """argparse type: a number ≥ 0."""
+    value = number(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be ≥ 0")
+    return value
+
+
+def plot_size(text: str) -> tuple[int, int]:
+    """argparse type: a figure size ``WxH`` in pixels."""
+    try:
+        return parse_size(text)
+    except PlotError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------- option groups
+def run_options() -> argparse.ArgumentParser:
+    """Options shared by train, compare, sweep, report and presets save. Defaults are None so only given
+    ones override the layers below them."""
+    p = CLIParser(add_help=False)
+    g = p.add_argument_group("run")
+    g.add_argument("--preset", metavar="NAME", help="start from a preset (`rso presets` lists them)")
+    g.add_argument("--config", metavar="FILE",
+                   help="a run config JSON file; its fields override the preset's, options below override both")
+    g.add_argument("--model", choices=list(MODELS), help="network (default oneconv)")
+    g.add_argument("--dataset", help="mnist-sample (default, bundled), mnist or fashion-mnist")
+    g.add_argument("--data-dir", metavar="DIR", help="a folder holding the four MNIST-style IDX files")
+    g.add_argument("--n-train", type=positive_int, metavar="N", help="use only the first N training images")
+    g.add_argument("--n-test", type=positive_int, metavar="N", help="use only the first N test images")
+    g.add_argument("--seed", type=int, help="random seed (default 0)")
+    g.add_argument("--dtype", choices=DTYPES, help="float32 (default) or float64")
+    g.add_argument("--cycles", type=positive_int, help="RSO cycles / SGD epochs (default 10)")
+    g.add_argument("--backend", choices=("auto", "numpy", "cupy"), help="array backend (default auto; env RSO_BACKEND)")
+    r = p.add_argument_group("RSO (Algorithm 1 and its variants)")
+    r.add_argument("--batch-size", type=positive_int, help="RSO mini-batch size (default 256)")
+    r.add_argument("--batch-mode", choices=BATCH_MODES, help="a fresh batch per weight (default), layer or cycle")
+    r.add_argument("--no-anneal", dest="anneal", action="store_false", default=None,
+                   help="keep σ constant instead of annealing it linearly towards α·σ_d")
+    r.add_argument("--anneal-to", type=number, metavar="ALPHA",
+                   help="α, in (0, 1]: cycle e of C runs at σ_d·(α + (1 − α)(C − e)/C), so the first at σ_d and "
+                        "the last at σ_d·(α + (1 − α)/C) (default 0.1, the authors' code)")
+    r.add_argument("--stay-decay", type=nonneg_float, metavar="λ",
+                   help="the stay candidate is w·(1−λ) (authors' code: 1e-4; default 0)")
+    r.add_argument("--layer-order", choices=LAYER_ORDERS, help="sweep the output layer first (default) or last")
+    r.add_argument("--in-layer-order", choices=IN_LAYER_ORDERS, help="order of weights inside a layer")
+    r.add_argument("--freeze-bn", dest="search_bn", action="store_false", default=None,
+                   help="do not search batch norm γ/β")
+    r.add_argument("--train-layers", metavar="NAMES", help="comma-separated layers to search, e.g. fc,conv1")
+    r.add_argument("--evaluator", help="auto (default), reference, or a fast exact evaluator")
+    s = p.add_argument_group("SGD baseline")
+    s.add_argument("--lr", type=nonneg_float, help="learning rate (default 0.01)")
+    s.add_argument("--momentum", type=nonneg_float, help="momentum (default 0)")
+    s.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum")
+    s.add_argument("--weight-decay", type=nonneg_float, help="L2 weight decay (default 0)")
+    s.add_argument("--sgd-batch-size", type=positive_int, help="SGD mini-batch size (default 32)")
+    e = p.add_argument_group("evaluation")
+    e.add_argument("--eval-train-samples", type=positive_int, metavar="N",
+                   help="training images the per-cycle train loss uses (default 10000)")
+    return p
+
+
+def figure_size_options(g) -> None:
+    """``--plot-size`` and ``--dpi`` in argument group (or parser) ``g``."""
+    g.add_argument("--plot-size", type=plot_size, metavar="WxH", default=(1200, 500),
+                   help="figure size in pixels (default 1200x500)")
+    g.add_argument("--dpi", type=positive_int, default=100, help="dots per inch (default 100; SVG size = pixels/dpi)")
+
+
+def plot_options(p: argparse.ArgumentParser, help_text: str, x_axis: bool = True) -> None:
+    """``--plot FILE`` (repeatable), the figure size and, with ``x_axis``, ``--x-axis``."""
+    g = p.add_argument_group("figures (headless: no display needed)")
+    g.add_argument("--plot", metavar="FILE", action="append", help=help_text)
+    figure_size_options(g)
+    if x_axis:
+        g.add_argument("--x-axis", choices=list(X_AXES), default="cycles",
+                       help="what the x-axis counts (default cycles)")
+
+
+def check_figure_names(args: argparse.Namespace) -> None:
+    """Refuse a ``--plot`` name whose format is unknown, before hours of training rather than after."""
+    for path in getattr(args, "plot", None) or ():
+        if Path(path).suffix.lower().lstrip(".") not in FORMATS:
+            raise CLIError(f"cannot tell the image format of {path}: use a .png, .svg or .pdf file name")
+
+
+# --------------------------------------------------------------------------- the config
+def _config_file_layer(cfg: RunConfig, path: str) -> RunConfig:
+    """``cfg`` with the fields that config file ``path`` names replaced by the file's values."""
+    loaded = RunConfig.load(path)  # validates, with the file's name in every message
+    data = json.loads(Path(path).read_text())
+    return cfg.replace(**{k: getattr(loaded, k) for k in data})
+
+
+def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
+    """The RunConfig an invocation describes, in layers: ``base`` (default: RunConfig()), --preset,
+    --config (only the fields the file names), then the options given."""
+    cfg = base if base is not None else RunConfig()
+    if getattr(args, "preset", None):
+        cfg = load_preset(args.preset)
+    if getattr(args, "config", None):
+        cfg = _config_file_layer(cfg, args.config)
+    changes: dict[str, Any] = {k: getattr(args, k) for k in FIELD_OPTIONS if getattr(args, k, None) is not None}
+    if getattr(args, "algorithm", None):
+        changes["algorithm"] = args.algorithm
+    return cfg.replace(**changes)
+
+
+def load_data(cfg: RunConfig):
+    """The dataset ``cfg`` names, with a download progress bar when it has to be fetched."""
+    return load_dataset(cfg.dataset, data_dir=cfg.data_dir, progress=True)

@@ -1,0 +1,110 @@
+"""``rso train`` (one RSO or SGD run) and ``rso compare`` (RSO and SGD on the same model, data and seed)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..experiment import load_checkpoint, make_trainer, save_checkpoint, save_history
+from ..plots import save_histories_plot
+from ..session import load_session, save_session, session_path
+from .options import check_figure_names, config_from_args, load_data, plot_options
+from .presets import maybe_save_preset, save_preset_options
+from .progress import drive_with_progress, format_table, history_table, run_header
+
+
+def add_parsers(sub, run: argparse.ArgumentParser) -> None:
+    """Register ``rso train`` and ``rso compare`` (``run``: the shared run options)."""
+    t = sub.add_parser("train", parents=[run], help="one RSO (or SGD) run with a progress bar and a final table",
+                       description="Train one model with RSO (or SGD with --algorithm sgd).")
+    t.set_defaults(handler=cmd_train)
+    t.add_argument("--algorithm", choices=("rso", "sgd"), help="rso (default) or sgd")
+    t.add_argument("--history", metavar="FILE", help="write the per-cycle history to FILE (.csv or .json)")
+    t.add_argument("--checkpoint", metavar="FILE", help="save a checkpoint (.npz) after every cycle and on Ctrl-C")
+    t.add_argument("--resume", metavar="FILE", help="continue the run saved in checkpoint FILE")
+    t.add_argument("--save-config", metavar="FILE", help="write the run's config JSON to FILE")
+    save_preset_options(t)
+    plot_options(t, "plot the run's history to FILE (.png, .svg or .pdf; may be given twice)")
+
+    c = sub.add_parser("compare", parents=[run], help="RSO and SGD on the same model, data and seed, one table",
+                       description="Train RSO and the SGD baseline on the same model, data and seed.")
+    c.set_defaults(handler=cmd_compare)
+    c.add_argument("--history", metavar="FILE", help="write both histories to FILE (.csv or .json)")
+    plot_options(c, "render the RSO-vs-SGD figure to FILE (.png, .svg or .pdf; may be given twice), headless")
+    c.add_argument("--session", metavar="FILE",
+                   help="save both runs as a session (.rso.npz) after every cycle/epoch, at the end and on Ctrl-C")
+    c.add_argument("--resume", metavar="FILE", help="continue the session saved in FILE (other run options ignored)")
+    save_preset_options(c)
+
+
+def write_plots(args: argparse.Namespace, histories, title: str) -> None:
+    """Render ``histories`` to every ``--plot`` file."""
+    for path in args.plot or ():
+        out = save_histories_plot(path, histories, x_axis=args.x_axis, size=args.plot_size, dpi=args.dpi,
+                                  title=title)
+        print(f"figure written to {out}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """One run (or its continuation from a checkpoint), a history table and the files asked for."""
+    check_figure_names(args)
+    if args.resume:
+        trainers, _ = load_checkpoint(args.resume)
+        trainer = trainers[0]
+        print(f"resuming {args.resume} at cycle {len(trainer.history) - 1} of {trainer.config.cycles}")
+    else:
+        cfg = config_from_args(args)
+        trainer = make_trainer(cfg, load_data(cfg))
+    if args.save_config:
+        trainer.config.save(args.save_config)
+    maybe_save_preset(args, trainer.config)
+    print(run_header(trainer), flush=True)
+    save = (lambda: save_checkpoint(args.checkpoint, trainer)) if args.checkpoint else None
+    history = drive_with_progress(trainer, trainer.algorithm.upper(), save=save)
+    print(history_table(history))
+    if args.history:
+        print(f"history written to {save_history(args.history, history, trainer.config)}")
+    write_plots(args, {trainer.algorithm.upper(): history}, f"{trainer.config.model}, {trainer.dataset.name}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """RSO then SGD (or the continuation of a session), both histories and a summary table."""
+    check_figure_names(args)
+    if args.resume:
+        session = load_session(args.resume)
+        rso, sgd = session.rso, session.sgd
+        if sgd is None:
+            sgd = make_trainer(rso.config.replace(algorithm="sgd"), rso.dataset)
+        cfg = rso.config
+        print(f"resuming session {args.resume}: RSO at cycle {rso.history[-1].cycle} of {cfg.cycles}, "
+              f"SGD at epoch {sgd.history[-1].cycle if sgd.history else 0} of {sgd.config.cycles}")
+    else:
+        cfg = config_from_args(args).replace(algorithm="rso")
+        data = load_data(cfg)
+        rso = make_trainer(cfg, data)
+        sgd = make_trainer(cfg.replace(algorithm="sgd"), data)
+    maybe_save_preset(args, cfg)
+    session_file = session_path(args.session) if args.session else args.resume
+
+    def save():
+        return save_session(session_file, rso, sgd, extra={"command": "compare"})
+
+    on_save = save if session_file else None
+    print(run_header(rso) + "\n" + run_header(sgd).split("\n")[-1], flush=True)
+    histories = drive_with_progress(rso, "RSO", save=on_save) + drive_with_progress(sgd, "SGD", save=on_save)
+    if session_file:
+        print(f"session saved to {save()}")
+    print(history_table(histories))
+    print()
+    rows = []
+    for t in (rso, sgd):
+        last = t.history[-1]
+        rows.append((t.algorithm, last.cycle, f"{last.seconds:.1f}", last.test_loss, last.test_accuracy,
+                     last.weight_updates, last.forward_samples))
+    print(format_table(("algorithm", "cycles/epochs", "time (s)", "test loss", "test acc", "weight updates",
+                        "fwd samples"), rows))
+    if args.history:
+        print(f"histories written to {save_history(args.history, histories, cfg)}")
+    write_plots(args, {"RSO": rso.history, "SGD": sgd.history},
+                f"RSO vs SGD: {cfg.model}, {rso.dataset.name} ({rso.dataset.n_train} training images)")
+    return 0
