@@ -60,14 +60,21 @@ def two_conv() -> list[Layer]:
 
 
 def paper_net() -> list[Layer]:
-    """The paper's MNIST net: 6 × (Conv 3×3, 16 filters, no bias → BN), ReLU between, 2×2 average
-    pooling after conv 2 and conv 4, global average pooling, Dense 16→10 without bias (12,016 params)."""
+    """The paper's MNIST net as the authors' code builds it (12,016 params): 6 blocks, block i =
+    [ReLU if i > 1] → Conv 3×3 16 filters pad 1 no bias → [2×2 average pool in blocks 2 and 4] → BatchNorm;
+    global average pooling of block 6's batch norm output (no ReLU before it), Dense 16→10 without bias.
+
+    The ReLU opening block i + 1 is named ``relu{i}`` (it rectifies ``bn{i}``); the pools ``pool1``
+    (block 2) and ``pool2`` (block 4)."""
     layers: list[Layer] = []
     cin = 1
     for i in range(1, 7):
-        layers += [Conv2d(f"conv{i}", cin, 16, bias=False), BatchNorm2d(f"bn{i}", 16), ReLU(f"relu{i}")]
+        if i > 1:
+            layers.append(ReLU(f"relu{i - 1}"))
+        layers.append(Conv2d(f"conv{i}", cin, 16, bias=False))
         if i in (2, 4):
             layers.append(AvgPool2d(f"pool{i // 2}"))
+        layers.append(BatchNorm2d(f"bn{i}", 16))
         cin = 16
     return layers + [GlobalAvgPool("gap"), Dense("fc", 16, 10, bias=False)]
 
@@ -81,7 +88,7 @@ def mlp(hidden: int = 32) -> list[Layer]:
 MODELS: dict[str, tuple[Callable[[], list[Layer]], str]] = {
     "oneconv": (one_conv, "Conv 3×3 1→4, ReLU, MaxPool 2, Dense 784→10 (the course project's model)"),
     "twoconv": (two_conv, "2 × (Conv 3×3 →16, ReLU, MaxPool 2), Dense 784→10"),
-    "papernet": (paper_net, "the paper's 6-conv MNIST net with batch norm, GAP, Dense 16→10"),
+    "papernet": (paper_net, "the paper's 6-conv MNIST net: [ReLU] → conv → [avg-pool] → BN blocks, GAP, Dense 16→10"),
     "mlp": (mlp, "Dense 784→32, ReLU, Dense 32→10"),
 }
 

@@ -275,11 +275,16 @@ def _trainer(evaluator, **kw):
     return RSOTrainer(RunConfig(**base), sample(), NUMPY, evaluator=evaluator)
 
 
-def _weights(t, limit=None):
+def _weights(t, limit=None, gaps=None):
+    """(param, index, choice, new value) of every weight tried; ``gaps`` (a list) collects each decision's
+    relative margin between the best and the second-best distinct loss."""
     out = []
     for ev in t.events():
         if isinstance(ev, WeightTried):
             out.append((ev.param, ev.index, ev.choice, ev.new))
+            if gaps is not None:
+                lo, mid, _ = sorted((ev.loss_plus, ev.loss_stay, ev.loss_minus))
+                gaps.append((mid - lo) / max(abs(lo), 1e-300) if mid != lo else np.inf)
             if limit and len(out) >= limit:
                 break
     return out
@@ -294,9 +299,13 @@ def test_auto_picks_the_fastest_exact_path_for_every_model():
 
 
 def test_trainer_runs_match_the_reference_in_every_batch_mode():
-    for mode, layers in (("weight", ["conv1"]), ("cycle", ["fc", "conv1"]), ("layer", ["conv1"])):
-        kw = dict(batch_mode=mode, train_layers=layers, n_train=48)
-        ref = _weights(_trainer("reference", **kw))
+    # batch 24 in mode "cycle": one batch of 8 for the whole cycle is memorised by the dense layer (summed loss
+    # ~0.007) and its last candidates differ by a few ulps, where two exact float64 computations need not agree
+    for mode, layers, batch in (("weight", ["conv1"], 8), ("cycle", ["fc", "conv1"], 24), ("layer", ["conv1"], 8)):
+        kw = dict(batch_mode=mode, train_layers=layers, n_train=48, batch_size=batch)
+        gaps: list[float] = []
+        ref = _weights(_trainer("reference", **kw), gaps=gaps)
+        assert min(gaps) > 1e-12, f"{mode}: a rounding-level near-tie ({min(gaps):.1e}) makes this setting unfit"
         for name in ("incremental", "incremental-numba") if not _numba_missing() else ("incremental",):
             assert _weights(_trainer(name, **kw)) == ref, (mode, name)
 

@@ -34,6 +34,51 @@ def test_parameter_order_is_documented_order():
                                                                    "fc.bias"]
 
 
+def test_paper_net_has_the_authors_layer_order():
+    """Block i = [ReLU if i > 1] → conv → [avg-pool in blocks 2 and 4] → BN; GAP straight on bn6's output."""
+    m = build_model("papernet", backend=NUMPY)
+    names = [layer.name for layer in m.layers]
+    assert names == [
+        "conv1", "bn1",
+        "relu1", "conv2", "pool1", "bn2",
+        "relu2", "conv3", "bn3",
+        "relu3", "conv4", "pool2", "bn4",
+        "relu4", "conv5", "bn5",
+        "relu5", "conv6", "bn6",
+        "gap", "fc",
+    ]  # fmt: skip
+    kinds = {name: type(layer) for name, layer in zip(names, m.layers)}
+    assert all(kinds[f"conv{i}"] is Conv2d and kinds[f"bn{i}"] is BatchNorm2d for i in range(1, 7))
+    assert all(kinds[f"relu{i}"] is ReLU for i in range(1, 6))
+    assert kinds["pool1"] is AvgPool2d and kinds["pool2"] is AvgPool2d
+    assert kinds["gap"] is GlobalAvgPool and kinds["fc"] is Dense
+    # no ReLU between bn6 and the global average pool; a pool sits between conv and BN in blocks 2 and 4
+    assert names[names.index("bn6") + 1] == "gap"
+    for conv, pool, bn in (("conv2", "pool1", "bn2"), ("conv4", "pool2", "bn4")):
+        assert names.index(pool) == names.index(conv) + 1 and names.index(bn) == names.index(pool) + 1
+    assert not any(isinstance(layer, (ReLU, AvgPool2d)) for layer in m.layers[: names.index("bn1") + 1])
+    assert not m.layers[names.index("conv1")].bias and not m.layers[-1].bias
+    # the searched groups still put each BN's γ, β right after its conv's weight
+    assert [g.params for g in m.groups[:2]] == [
+        ("conv1.weight", "bn1.gamma", "bn1.beta"),
+        ("conv2.weight", "bn2.gamma", "bn2.beta"),
+    ]
+    # shapes: 28 → 14 after block 2, 7 after block 4; the GAP sees bn6's (16, N, 7, 7)
+    x = m.to_input(np.zeros((2, 1, 28, 28), np.float32))
+    assert m.forward(x, stop=names.index("bn2") + 1).shape == (16, 2, 14, 14)
+    assert m.forward(x, stop=names.index("bn6") + 1).shape == (16, 2, 7, 7)
+
+
+def test_paper_net_gap_averages_bn6_without_rectifying():
+    """The logits are fc(GAP(bn6)) with bn6's negative values included (no ReLU before the GAP)."""
+    m = build_model("papernet", backend=NUMPY, dtype="float64")
+    x = m.to_input(np.random.default_rng(0).normal(size=(5, 1, 28, 28)))
+    i = [layer.name for layer in m.layers].index("bn6")
+    h = m.forward(x, stop=i + 1)
+    assert (h < 0).any()
+    np.testing.assert_allclose(m.forward(x), h.mean(axis=(2, 3)).T @ m.params["fc.weight"].T, rtol=1e-12)
+
+
 def test_he_init_and_sigma():
     m = build_model("twoconv", seed=3, backend=NUMPY)
     w = m.params["conv2.weight"]
@@ -110,6 +155,14 @@ def test_backprop_matches_finite_differences_conv_bn_pools_dense():
     layers = [Conv2d("c1", 1, 2), BatchNorm2d("bn1", 2), ReLU("r1"), MaxPool2d("mp"),
               Conv2d("c2", 2, 3, bias=False), BatchNorm2d("bn2", 3), ReLU("r2"), AvgPool2d("ap"),
               Flatten("f"), Dense("fc", 3 * 2 * 2, 10)]
+    _check_gradients(layers, (1, 5, 8, 8), rng)
+
+
+def test_backprop_matches_finite_differences_paper_block_order():
+    """The paper net's order: conv → BN, ReLU → conv → avg-pool → BN, GAP straight on a BN output."""
+    rng = np.random.default_rng(2)
+    layers = [Conv2d("c1", 1, 2, bias=False), BatchNorm2d("bn1", 2), ReLU("r1"), Conv2d("c2", 2, 3, bias=False),
+              AvgPool2d("ap"), BatchNorm2d("bn2", 3), GlobalAvgPool("g"), Dense("fc", 3, 10, bias=False)]  # fmt: skip
     _check_gradients(layers, (1, 5, 8, 8), rng)
 
 

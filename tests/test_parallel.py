@@ -75,11 +75,11 @@ def test_column_blocks_reuse_an_old_array_and_match_a_fresh_one():
 
 
 def test_evaluation_does_not_depend_on_the_thread_count(monkeypatch):
-    from rso_engine import training  # noqa: PLC0415
     from rso_engine.config import RunConfig  # noqa: PLC0415
     from rso_engine.training import RSOTrainer  # noqa: PLC0415
+    from rso_engine.training import base as training_base  # noqa: PLC0415
 
-    monkeypatch.setattr(training, "EVAL_CHUNK", 97)  # several chunks, a short last one
+    monkeypatch.setattr(training_base, "EVAL_CHUNK", 97)  # several chunks, a short last one
     results = []
     for threads in ("1", "3"):
         monkeypatch.setenv("RSO_THREADS", threads)
