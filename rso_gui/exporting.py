@@ -2,7 +2,7 @@
 
 Every function takes plain values (a window, a snapshot, paths) and no dialog, so tests call them
 directly; the menu (``rso_gui.tools``) only picks the paths. Weights and histories come from the newest
-:class:`~rso_gui.runner.Snapshot`, which holds NumPy copies made by the engine thread: nothing here
+:class:`~rso_gui.live.snapshot.Snapshot`, which holds NumPy copies made by the engine thread: nothing here
 touches the engine's own state.
 """
 
@@ -16,7 +16,7 @@ import pyqtgraph.exporters as pg_exporters
 from PySide6.QtCore import Qt
 
 from rso_engine.experiment import save_history
-from rso_engine.plots import X_AXES, save_filter_grid, save_histories_plot
+from rso_engine.plots import save_filter_grid, save_histories_plot
 
 DEFAULT_SIZE = (1200, 800)
 
@@ -32,7 +32,7 @@ def slug(text: str) -> str:
 def plot_items(window) -> dict[str, pg.PlotItem]:
     """Every pyqtgraph plot of the window's panels, by a file-name-friendly key (``rso-vs-sgd-1``, ...)."""
     out: dict[str, pg.PlotItem] = {}
-    for panel in window.panels:
+    for panel in window.export_targets():
         items = []
         for view in panel.findChildren(pg.GraphicsView):
             scene = view.scene()
@@ -122,15 +122,6 @@ def export_history(window, path: str | Path, which: str = "rso") -> Path:
     return save_history(path, list(history), cfg)
 
 
-def compare_x_axis(window) -> str:
-    """The compare panel's x-axis as a key of :data:`rso_engine.plots.X_AXES` (default ``"cycles"``)."""
-    key = getattr(window.compare, "x_axis", "cycles")
-    for k in (key, f"{key}s", key.rstrip("s")):
-        if k in X_AXES:
-            return k
-    return "cycles"
-
-
 def export_comparison(
     window,
     path: str | Path,
@@ -143,7 +134,7 @@ def export_comparison(
     histories = {"RSO": list(snap.rso_history)}
     if snap.sgd_history:
         histories["SGD"] = list(snap.sgd_history)
-    return save_histories_plot(path, histories, compare_x_axis(window), size=size, dpi=dpi, panels=panels)
+    return save_histories_plot(path, histories, window.compare_x_axis(), size=size, dpi=dpi, panels=panels)
 
 
 def filter_layers(window) -> list[str]:
@@ -174,7 +165,7 @@ def export_all(window, folder: str | Path, size: tuple[int, int] = DEFAULT_SIZE,
     for key, item in plot_items(window).items():
         for ext in ("png", "svg"):
             written.append(export_plot(item, folder / f"{key}.{ext}", size))
-    for panel in window.panels:
+    for panel in window.export_targets():
         written.append(export_panel_png(panel, folder / f"panel-{slug(panel.title)}.png"))
     snap = _snapshot(window)
     written.append(export_comparison(window, folder / "rso-vs-sgd.png", size=size, dpi=dpi))
@@ -189,7 +180,6 @@ def export_all(window, folder: str | Path, size: tuple[int, int] = DEFAULT_SIZE,
 
 __all__ = [
     "ExportError",
-    "compare_x_axis",
     "export_all",
     "export_comparison",
     "export_filters",

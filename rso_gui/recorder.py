@@ -28,6 +28,8 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel, QWidget
 
+from rso_engine.vocabulary import RunState
+
 REALTIME_QUEUE = 32  # frames waiting for the writer before new ones are dropped (real-time mode)
 DETERMINISTIC_QUEUE = 8  # ... before the GUI thread waits for the writer (deterministic mode)
 TARGETS_FIXED = ("window", "panels")
@@ -199,7 +201,7 @@ class Recorder(QObject):
         return self._queue is not None
 
     def targets(self) -> list[str]:
-        return [*TARGETS_FIXED, *(p.title for p in self.window.panels)]
+        return [*TARGETS_FIXED, *(p.title for p in self.window.export_targets())]
 
     def target_widget(self, target: str) -> QWidget:
         w = self.window
@@ -207,7 +209,7 @@ class Recorder(QObject):
             return w
         if target == "panels":
             return w.centralWidget()
-        for p in w.panels:
+        for p in w.export_targets():
             if p.title == target:
                 return p
         raise ValueError(f"unknown recording target {target!r}; one of {', '.join(self.targets())}")
@@ -353,7 +355,7 @@ class Recorder(QObject):
             r.step_weight(self.options.every)
             return
         snap = c.latest()
-        if r is None or snap is None or r.mode != "pause" or snap.state == "running":
+        if r is None or snap is None or r.mode != "pause" or snap.state == RunState.RUNNING:
             return  # still stepping (or preparing)
         if snap.steps < self._target_steps and not snap.finished:
             return

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from rso_engine.config import ConfigError, RunConfig
 from rso_engine.session import SessionError, read_session_info, save_session, session_path
-
-from .runner import ERROR, PREPARING, STOPPED
+from rso_engine.vocabulary import RunState
 
 SAVE_TIMEOUT_S = 60.0
 
@@ -22,15 +21,15 @@ def save_window_session(window, path: str | Path, timeout: float = SAVE_TIMEOUT_
     """Save the window's run (RSO and its SGD baseline) and view settings to ``path`` (suffix added)."""
     c = window.controller
     r = c.runner
-    if r is None or r.rso is None or c.state in (PREPARING, STOPPED):
+    if r is None or r.rso is None or c.state in (RunState.PREPARING, RunState.STOPPED):
         raise SessionError("nothing to save yet: the run is still being prepared")
-    if c.state == ERROR:
+    if c.state == RunState.ERROR:
         raise SessionError("the run stopped with an error; reset it (R) before saving a session")
     path = session_path(path)
     extra = {
         "view": c.view_options(),
         "speed": c.speed,
-        "x_axis": getattr(window.compare, "x_axis", "cycle"),
+        "x_axis": window.compare_x_axis(),
     }
     future = r.call_between(lambda: save_session(path, r.rso, r.sgd, extra=extra))
     try:
@@ -57,8 +56,7 @@ def open_window_session(window, path: str | Path) -> dict:
     if isinstance(view, dict):
         known = {k: v for k, v in view.items() if k in c.view_options()}
         if known:
-            c.set_view_options(**known)
-            window._apply_view_options(None)
+            window.apply_view_options(**known)
     sgd = "sgd" in runs
     window.banner.hide()
     c.open_session(str(path), config, sgd)
@@ -66,8 +64,8 @@ def open_window_session(window, path: str | Path) -> dict:
     if "speed" in app:
         speed = app["speed"]
         window.set_speed(float(speed) if isinstance(speed, (int, float)) and speed > 0 else None)
-    if isinstance(app.get("x_axis"), str):
-        window.compare.set_x_axis(app["x_axis"])
+    if isinstance(app.get("x_axis"), str):  # (sessions saved before the vocabulary say "cycle")
+        window.apply_view_options(x_axis=app["x_axis"])
     return info
 
 

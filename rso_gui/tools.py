@@ -182,7 +182,7 @@ class WindowTools(QObject):
     # ------------------------------------------------------------------ menus
     def _build_menus(self) -> None:
         w = self.window
-        A = w._action
+        A = w.add_action
         bar = w.menuBar()
         file = bar.addMenu("&File")
         self.act_open = A("Open session…", ["Ctrl+O"], self.open_session_dialog, "Open a saved session, paused")

@@ -1,21 +1,22 @@
-"""The main window: four live panels, the control dock, the status line, shortcuts, help, settings.
+"""The main window: the four live panels, the control dock, the status line and the shortcuts, assembled.
 
-The window never waits for the engine. A timer at :data:`FPS` frames per second asks the controller for
-its newest snapshot and, when there is a new one, hands it to each visible panel; the engine thread
-publishes snapshots at its own pace and never draws.
+The window never waits for the engine. A timer at :data:`~rso_gui.pacing.FPS` frames per second asks the
+controller for its newest snapshot and, when there is a new one (and :class:`~rso_gui.pacing.FramePacer`
+allows), hands it to each visible panel; the engine thread publishes snapshots at its own pace and never
+draws. What the window remembers is read and written by :mod:`rso_gui.settings`, the help dialog is
+:mod:`rso_gui.help_text`, the panes' layout :class:`~rso_gui.splitter.ProportionalSplitter`.
+
+Helpers (``sessions``, ``exporting``, ``recorder``, ``tools``) use the public methods: :meth:`add_action`,
+:meth:`apply_view_options`, :meth:`compare_x_axis`, :meth:`export_targets`, :meth:`apply_config`,
+:meth:`set_speed`, :meth:`refresh`, :meth:`panel_images`.
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
-
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QDialog,
-    QDialogButtonBox,
     QDockWidget,
     QFrame,
     QHBoxLayout,
@@ -23,60 +24,36 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QPushButton,
     QScrollArea,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from rso_engine.config import RunConfig
+from rso_engine.vocabulary import LANDSCAPE_MODES, RunState
 
 from .controller import DEFAULT_CONFIG, Controller
-from .runner import ERROR, FINISHED, LANDSCAPE_MODES, PREPARING, RUNNING, SLOW_RATE, RunInfo, Snapshot
-from .settings import open_settings, read_bool, read_config, read_speed, write_config, write_speed
+from .help_text import make_help_dialog
+from .live.runner import SLOW_RATE
+from .live.snapshot import RunInfo, Snapshot
+from .pacing import FPS, FramePacer
+from .settings import (
+    controller_options,
+    open_settings,
+    read_config,
+    read_display,
+    read_x_axis,
+    restore_window,
+    write_window,
+)
+from .splitter import ProportionalSplitter
+from .status_line import StatusLine
 from .theme import THEMES, Theme, apply_app_theme, make_theme
 from .tools import install_tools
 from .views import ComparePanel, ControlsPanel, FiltersPanel, LandscapePanel, WeightPanel
+from .views.base import Panel
 from .views.controls import speed_text
 
-FPS = 30
-#: at full speed the views may use at most this share of one core (measured on the GUI thread); above it,
-#: new snapshots are drawn less often (but at least MIN_FPS times a second). The engine shares the GIL
-#: with the GUI thread, so every millisecond spent drawing is one the engine may wait for.
-FRAME_CPU_BUDGET = 0.2
-MIN_FPS = 10
-STATE_TEXT = {
-    "preparing": "preparing…",
-    "paused": "paused",
-    "running": "running",
-    "finished": "finished",
-    "error": "error",
-    "stopped": "stopped",
-}
-
-
-class ProportionalSplitter(QSplitter):
-    """A splitter that keeps its panes in fixed proportions (until the user drags a handle, then in the
-    dragged ones) whatever sizes the window went through: the panes' sizes are a function of the
-    splitter's size alone, so two windows of the same size lay out alike (deterministic recordings)."""
-
-    def __init__(self, orientation, weights: tuple[float, ...]):
-        super().__init__(orientation)
-        self.weights = tuple(float(w) for w in weights)
-        self.splitterMoved.connect(self._dragged)
-
-    def _dragged(self, _pos: int, _index: int) -> None:
-        sizes = self.sizes()
-        if sum(sizes) > 0:
-            self.weights = tuple(float(v) for v in sizes)
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        if self.count() == len(self.weights):
-            vertical = self.orientation() == Qt.Orientation.Vertical
-            total = (self.height() if vertical else self.width()) - self.handleWidth() * (self.count() - 1)
-            scale = max(0, total) / sum(self.weights)
-            sizes = [int(round(w * scale)) for w in self.weights[:-1]]
-            self.setSizes([*sizes, max(0, total) - sum(sizes)])
+__all__ = ["FPS", "MainWindow", "ProportionalSplitter"]
 
 
 class MainWindow(QMainWindow):
@@ -88,36 +65,21 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("RSO — random search training, live")
         self._settings = open_settings()
         s = self._settings if restore else None
-        self.theme_name = s.value("display/theme", "dark", type=str) if s else "dark"
-        if self.theme_name not in THEMES:
-            self.theme_name = "dark"
-        self.presentation = read_bool(s, "display/presentation", False) if s else False
+        self.theme_name, self.presentation = read_display(s)
         self.theme: Theme = make_theme(self.theme_name, self.presentation)
         if controller is None:
-            cfg = read_config(s, DEFAULT_CONFIG) if s else DEFAULT_CONFIG
-            controller = Controller(
-                cfg,
-                sgd=read_bool(s, "run/sgd", True) if s else True,
-                speed=read_speed(s, None) if s else None,
-                landscape=(s.value("view/landscape", "1d", type=str) if s else "1d"),
-                digit=int(s.value("view/digit", 0, type=int)) if s else 0,
-                features=read_bool(s, "view/features", True) if s else True,
-            )
+            controller = Controller(read_config(s, DEFAULT_CONFIG), **controller_options(s))
         self.controller = controller
         controller.setParent(self)
         self._snap: Snapshot | None = None
-        self._rates: deque[tuple[float, int]] = deque(maxlen=90)
-        self.frame_times: deque[float] = deque(maxlen=600)  # perf_counter() of each timer tick
-        self.frames_drawn = 0  # snapshots drawn so far
-        self._cpu_marks: deque[tuple[float, float]] = deque(maxlen=2 * FPS)  # (wall, GUI thread CPU) per tick
-        self._last_draw = 0.0
+        self.pacer = FramePacer()
         self._zoomed: QWidget | None = None
 
         self._build_panels()
         self._build_controls()
         self._build_actions()
         self._build_status()
-        self._apply_view_options(s)
+        self.apply_view_options(x_axis=read_x_axis(s) if s is not None else None)
         self.apply_theme()
         install_tools(self)  # File/Presets/Record menus: sessions, export, presets, recording (tools.py)
 
@@ -128,12 +90,7 @@ class MainWindow(QMainWindow):
 
         self.resize(1600, 960)
         if s is not None:
-            geo = s.value("window/geometry", None)
-            if isinstance(geo, QByteArray):
-                self.restoreGeometry(geo)
-            state = s.value("window/state", None)
-            if isinstance(state, QByteArray):
-                self.restoreState(state)
+            restore_window(s, self)
 
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -217,7 +174,9 @@ class MainWindow(QMainWindow):
         self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
 
-    def _action(self, text: str, keys: list[str], slot, tip: str) -> QAction:
+    def add_action(self, text: str, keys: list[str], slot, tip: str) -> QAction:
+        """A window-wide action with shortcuts ``keys``, its tooltip and the help dialog's row (tools.py
+        adds its menu commands through this too)."""
         a = QAction(text, self)
         a.setShortcuts([QKeySequence(k) for k in keys])
         a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
@@ -232,7 +191,7 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         self._all_actions: list[QAction] = []
-        A = self._action
+        A = self.add_action
         self.act_play = A("Start", ["Space"], self.toggle, "Start or pause training")
         self.act_step = A("Step weight", ["Right"], self.step_weight, "Try exactly one more weight, then pause")
         self.act_layer = A("Step layer", ["Shift+Right", "L"], self.step_layer,
@@ -260,30 +219,30 @@ class MainWindow(QMainWindow):
                                    self.act_help, self.act_pres])  # fmt: skip
 
     def _build_status(self) -> None:
-        sb = self.statusBar()
-        self.status = {}
-        for key, tip in (
-            ("state", "run state"),
-            ("backend", "array backend and device"),
-            ("evaluator", "how RSO scores candidates"),
-            ("model", "model"),
-            ("dataset", "dataset"),
-            ("speed", "weights tried per second (measured)"),
-            ("cycle", "cycle and weights tried"),
-            ("accuracy", "last test accuracy"),
-        ):
-            label = QLabel("–")
-            label.setToolTip(tip)
-            sb.addPermanentWidget(label, 1 if key in ("backend",) else 0)
-            self.status[key] = label
+        self.status_line = StatusLine(self.statusBar())
+        self.status = self.status_line.labels
 
-    def _apply_view_options(self, s) -> None:
+    # ------------------------------------------------------------------------------------------ views
+    def apply_view_options(self, x_axis: str | None = None, **options) -> None:
+        """Set view options and show them in the panels: ``options`` are the controller's (``landscape``,
+        ``digit``, ``features``; see ``Controller.set_view_options``), ``x_axis`` the RSO-vs-SGD panel's
+        (a key of ``rso_engine.vocabulary.X_AXES``; None keeps it)."""
+        if options:
+            self.controller.set_view_options(**options)
         opts = self.controller.view_options()
         self.landscape.set_mode(opts["landscape"])
         self.filters.set_digit(opts["digit"])
         self.filters.set_features(opts["features"])
-        if s is not None:
-            self.compare.set_x_axis(s.value("view/x_axis", "cycle", type=str))
+        if x_axis is not None:
+            self.compare.set_x_axis(x_axis)
+
+    def compare_x_axis(self) -> str:
+        """The RSO-vs-SGD panel's x-axis, a key of ``rso_engine.vocabulary.X_AXES``."""
+        return self.compare.x_axis
+
+    def export_targets(self) -> list[Panel]:
+        """The four panels in their order (1 to 4), for exports and recordings."""
+        return list(self.panels)
 
     # ------------------------------------------------------------------------------------------ commands
     def toggle(self) -> None:
@@ -301,12 +260,12 @@ class MainWindow(QMainWindow):
     def reset(self) -> None:
         self.banner.hide()
         self.controller.reset()
-        self._rates.clear()
+        self.status_line.rates.clear()
         self._sync_actions()
 
     def apply_config(self, cfg: RunConfig) -> None:
         self.banner.hide()
-        self._rates.clear()
+        self.status_line.rates.clear()
         self.controller.apply_config(cfg)
 
     def set_speed(self, rate: float | None) -> None:
@@ -315,7 +274,7 @@ class MainWindow(QMainWindow):
 
     def _speed_changed(self, rate: float | None) -> None:
         self.controller.set_speed(rate)
-        self._rates.clear()
+        self.status_line.rates.clear()
         self.statusBar().showMessage(f"speed: {speed_text(rate)}", 1500)
 
     def next_landscape_mode(self) -> None:
@@ -362,9 +321,7 @@ class MainWindow(QMainWindow):
             p.apply_theme(self.theme)
         self.controls.apply_theme(self.theme)
         small = self.theme.font(0.8 if self.presentation else 1.0)
-        self.statusBar().setFont(small)
-        for label in self.status.values():
-            label.setFont(small)
+        self.status_line.set_font(small)
         self.dock.setMinimumWidth(int(self.theme.font_pt * (18 if self.presentation else 26)))
         if self._snap is not None:
             for p in self.panels:
@@ -372,51 +329,22 @@ class MainWindow(QMainWindow):
                     p.update_view(self._snap)
 
     def show_help(self) -> None:
-        dlg = QDialog(self)
-        dlg.setWindowTitle("RSO live — help")
-        lay = QVBoxLayout(dlg)
-        rows = "".join(
-            f"<tr><td><b>{a.data()['keys']}</b></td><td>{a.data()['tip']}</td></tr>"
-            for a in self._all_actions
-            if a.data() and a.data()["keys"]
-        )
-        text = QLabel(
-            "<h3>What you see</h3>"
-            "<p><b>1 · Loss landscape</b>: the mini-batch loss as the weight RSO just tried is swept, "
-            "all others fixed; the three candidates w−Δ, w, w+Δ and (ringed) the one kept.<br>"
-            "<b>2 · Where the weight sits</b>: the network (the swept layer outlined), the tensor as a "
-            "heat map with the weight outlined, the last decisions and the share of weights changed.<br>"
-            "<b>3 · Filters</b>: conv filters with fixed colour levels (±3σ of their layer), the pixel "
-            "being changed outlined; the feature maps of one test digit.<br>"
-            "<b>4 · RSO vs SGD</b>: test accuracy and loss of both on the same model, data and seed.</p>"
-            f"<h3>Keys</h3><table cellspacing='6'>{rows}</table>"
-        )
-        text.setTextFormat(Qt.TextFormat.RichText)
-        text.setWordWrap(True)
-        lay.addWidget(text)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(dlg.close)
-        lay.addWidget(buttons)
-        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.help_dialog = dlg
-        dlg.show()
+        """The help dialog (F1): the panels and every shortcut."""
+        self.help_dialog = make_help_dialog(self, self._all_actions)
+        self.help_dialog.show()
 
     # ------------------------------------------------------------------------------------------ engine
     def _on_ready(self, info: RunInfo) -> None:
         self._snap = None
         for p in self.panels:
             p.set_info(info)
-        st = self.status
-        st["backend"].setText(("GPU: " if info.is_gpu else "CPU: ") + info.backend)
-        st["evaluator"].setText(f"evaluator: {info.evaluator}")
-        st["model"].setText(f"model: {info.model}")
-        st["dataset"].setText(f"data: {info.dataset} ({info.n_train:,}/{info.n_test:,})")
+        self.status_line.show_run(info)
         self.refresh()
 
     def _on_state(self, state: str) -> None:
         self._sync_actions()
-        if state == PREPARING:
-            self._set_status("state", STATE_TEXT[state])
+        if state == RunState.PREPARING:
+            self.status_line.show_state(state)
 
     def _on_error(self, message: str) -> None:
         self.banner_text.setText(f"The engine stopped: {message}")
@@ -428,7 +356,7 @@ class MainWindow(QMainWindow):
         state = c.state
         if c.playing:
             text = "Pause"
-        elif state in (FINISHED, ERROR):
+        elif state in (RunState.FINISHED, RunState.ERROR):
             text = "Run again"
         elif c.latest() is not None and c.latest().steps > 0:
             text = "Resume"
@@ -436,32 +364,24 @@ class MainWindow(QMainWindow):
             text = "Start"
         if self.act_play.text() != text:  # (setting an action's text relays out its buttons)
             self.act_play.setText(text)
-        can_step = state not in (FINISHED,)
+        can_step = state != RunState.FINISHED
         if self.act_step.isEnabled() != can_step:
             self.act_step.setEnabled(can_step)
             self.act_layer.setEnabled(can_step)
-        self._set_status("state", STATE_TEXT.get(state, state))
-
-    def _set_status(self, key: str, text: str) -> None:
-        label = self.status[key]
-        if label.text() != text:
-            label.setText(text)
+        self.status_line.show_state(state)
 
     # ------------------------------------------------------------------------------------------ frames
     def refresh(self) -> None:
         """One frame: draw the newest snapshot if there is one (the timer calls this at FPS)."""
-        now = time.perf_counter()
-        self.frame_times.append(now)
-        self._cpu_marks.append((now, time.thread_time()))
+        now = self.pacer.tick()
         snap = self.controller.latest()
         if (
             snap is not None
             and snap is not self._snap
             and self.controller.info is not None
-            and self._may_draw(snap, now)
+            and self.pacer.may_draw(now, still=self._still(snap))
         ):
-            self._last_draw = now
-            self.frames_drawn += 1
+            self.pacer.drew(now)
             if any(p.info is not self.controller.info for p in self.panels):
                 for p in self.panels:
                     p.set_info(self.controller.info)
@@ -469,40 +389,26 @@ class MainWindow(QMainWindow):
             for p in self.panels:
                 if p.isVisible() or not self.isVisible():
                     p.update_view(snap)
-            self._update_status(snap)
+            self.status_line.show_snapshot(snap, self.controller.info, self.controller.state)
             self._sync_actions()
         else:
             for p in self.panels:
                 p.flush_text()
 
-    def _may_draw(self, snap: Snapshot, now: float) -> bool:
-        """Draw a new snapshot now? Always when still or in slow motion; at speed within the CPU budget."""
+    def _still(self, snap: Snapshot) -> bool:
+        """Is every snapshot worth drawing: the run not running, or running in slow motion?"""
         speed = self.controller.speed
-        if snap.state != RUNNING or (speed is not None and speed <= SLOW_RATE) or len(self._cpu_marks) < 2:
-            return True
-        if now - self._last_draw >= 1.0 / MIN_FPS:
-            return True
-        (t0, c0), (t1, c1) = self._cpu_marks[0], self._cpu_marks[-1]
-        return t1 - t0 <= 0 or (c1 - c0) / (t1 - t0) <= FRAME_CPU_BUDGET
+        return snap.state != RunState.RUNNING or (speed is not None and speed <= SLOW_RATE)
 
-    def _update_status(self, snap: Snapshot) -> None:
-        info = self.controller.info
-        self._rates.append((snap.wall, snap.steps))
-        while len(self._rates) > 2 and self._rates[-1][0] - self._rates[0][0] > 1.5:
-            self._rates.popleft()
-        (t0, s0), (t1, s1) = self._rates[0], self._rates[-1]
-        if self.controller.state == RUNNING and t1 - t0 > 0.3 and s1 >= s0:
-            self._set_status("speed", f"{(s1 - s0) / (t1 - t0):,.0f} weights/s")
-        elif self.controller.state != RUNNING:
-            self._set_status("speed", "– weights/s")
-        cycles = info.cycles if info else snap.cycle
-        self._set_status("cycle", f"cycle {snap.cycle}/{cycles} · {snap.steps:,} weights")
-        acc = []
-        if snap.rso_history:
-            acc.append(f"RSO {100 * snap.rso_history[-1].test_accuracy:.1f}%")
-        if snap.sgd_history:
-            acc.append(f"SGD {100 * snap.sgd_history[-1].test_accuracy:.1f}%")
-        self._set_status("accuracy", "accuracy: " + " · ".join(acc) if acc else "–")
+    @property
+    def frame_times(self):
+        """perf_counter() of each timer tick (the last 600; benchmarks read and clear it)."""
+        return self.pacer.frame_times
+
+    @property
+    def frames_drawn(self) -> int:
+        """Snapshots drawn so far."""
+        return self.pacer.frames_drawn
 
     def panel_images(self) -> dict[str, object]:
         """Each panel grabbed to a QImage (for tests, screenshots, a later recorder)."""
@@ -510,20 +416,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------------------------------ closing
     def save_settings(self) -> None:
-        s = self._settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
-        write_config(s, self.controller.config)
-        s.setValue("run/sgd", self.controller.sgd_enabled)
-        write_speed(s, self.controller.speed)
-        s.setValue("display/presentation", self.presentation)
-        s.setValue("display/theme", self.theme_name)
-        opts = self.controller.view_options()
-        s.setValue("view/landscape", opts["landscape"])
-        s.setValue("view/digit", int(opts["digit"]))
-        s.setValue("view/features", bool(opts["features"]))
-        s.setValue("view/x_axis", self.compare.x_axis)
-        s.sync()
+        """Remember the window, the run settings and the view options (``rso_gui.settings``)."""
+        write_window(self._settings, self)
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.timer.stop()

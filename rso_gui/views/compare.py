@@ -13,18 +13,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel
 
 from rso_engine.events import Evaluated
+from rso_engine.vocabulary import X_AXES, log_x_by_default, x_axis_name
 
-from ..runner import Snapshot
+from ..live.snapshot import Snapshot
 from ..theme import Theme
 from .base import Panel
-
-X_AXES = (
-    ("cycle", "cycles / epochs"),
-    ("weight_updates", "weight updates"),
-    ("forward_samples", "forward-pass samples"),
-    ("seconds", "training time (s)"),
-)
-LOG_BY_DEFAULT = {"weight_updates", "forward_samples"}
 
 
 class ComparePanel(Panel):
@@ -34,8 +27,8 @@ class ComparePanel(Panel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.axis_box = QComboBox()
-        for key, text in X_AXES:
-            self.axis_box.addItem(text, key)
+        for key, axis in X_AXES.items():
+            self.axis_box.addItem(axis.label, key)
         self.axis_box.setToolTip("x-axis (X cycles through them)")
         self.axis_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.log_box = QCheckBox("log x")
@@ -71,10 +64,15 @@ class ComparePanel(Panel):
     # ------------------------------------------------------------------------------------------ options
     @property
     def x_axis(self) -> str:
+        """The x-axis shown: a key of :data:`rso_engine.vocabulary.X_AXES`."""
         return self.axis_box.currentData()
 
     def set_x_axis(self, key: str) -> None:
-        i = self.axis_box.findData(key)
+        """Show the x-axis ``key`` (an old spelling such as ``"cycle"`` too); an unknown one is ignored."""
+        try:
+            i = self.axis_box.findData(x_axis_name(key))
+        except ValueError:
+            return
         if i >= 0:
             self.axis_box.setCurrentIndex(i)
 
@@ -88,7 +86,7 @@ class ComparePanel(Panel):
 
     def _set_log_default(self) -> None:
         self.log_box.blockSignals(True)
-        self.log_box.setChecked(self.x_axis in LOG_BY_DEFAULT)
+        self.log_box.setChecked(log_x_by_default(self.x_axis))
         self.log_box.blockSignals(False)
 
     def apply_theme(self, theme: Theme) -> None:
@@ -121,14 +119,13 @@ class ComparePanel(Panel):
             self._redraw()
 
     def _redraw(self) -> None:
-        key = self.x_axis
+        axis = X_AXES[self.x_axis]
         log = self.log_box.isChecked()
-        label = dict(X_AXES)[key]
-        self.loss.setLabel("bottom", label + (" (log)" if log else ""))
+        self.loss.setLabel("bottom", axis.label + (" (log)" if log else ""))
         data = {}
         for algo in ("rso", "sgd"):
             rows = self._hist[algo]
-            x = np.array([getattr(r, key) for r in rows], dtype=float)
+            x = np.array([getattr(r, axis.field) for r in rows], dtype=float)
             acc = np.array([100 * r.test_accuracy for r in rows])
             loss = np.array([r.test_loss for r in rows])
             if log:

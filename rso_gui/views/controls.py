@@ -39,6 +39,10 @@ from ..theme import THEMES, Theme
 #: the speed control's positions: weights per second, None = full speed
 SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
 DEBOUNCE_MS = 300
+ANNEAL_TIP = (
+    "σ_d(e) = σ_d·(α + (1 − α)·(C − e)/C) for cycle e = 0 … C − 1 of C, as in the authors' code: the first "
+    "cycle runs at the full σ_d, the last at σ_d·(α + (1 − α)/C); a single cycle is not annealed"
+)
 
 
 def speed_text(rate: float | None) -> str:
@@ -64,6 +68,7 @@ class ControlsPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._base = RunConfig()
+        self._anneal_to_shown: float | None = None  # α as set_config left the box
         self._loading = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -119,8 +124,13 @@ class ControlsPanel(QWidget):
         self.cycles.setRange(1, 10_000)
         self.seed = QSpinBox()
         self.seed.setRange(0, 2_000_000_000)
-        self.anneal = QCheckBox("σ annealed to σ_d/10")
-        self.anneal.setToolTip("σ_d(c) = σ_d·(0.1 + 0.9·(C − c)/C), as in the authors' code")
+        self.anneal = QCheckBox("σ annealed towards α·σ_d")
+        self.anneal.setToolTip(ANNEAL_TIP)
+        self.anneal_to = QDoubleSpinBox()
+        self.anneal_to.setDecimals(3)
+        self.anneal_to.setRange(0.01, 1.0)
+        self.anneal_to.setSingleStep(0.05)
+        self.anneal_to.setToolTip("α, the share of σ_d annealing heads for (1 = no annealing). " + ANNEAL_TIP)
         self.sgd = QCheckBox("SGD baseline")
         self.sgd.setToolTip("Train the same model with SGD beside RSO, in step with it")
         self.lr = QDoubleSpinBox()
@@ -137,6 +147,7 @@ class ControlsPanel(QWidget):
             ("Cycles", self.cycles),
             ("Seed", self.seed),
             ("", self.anneal),
+            ("Anneal to α", self.anneal_to),
             ("", self.sgd),
             ("SGD lr", self.lr),
         ):
@@ -147,7 +158,9 @@ class ControlsPanel(QWidget):
         for w in (self.batch, self.cycles, self.seed):
             w.valueChanged.connect(self._edited)
         self.lr.valueChanged.connect(self._edited)
+        self.anneal_to.valueChanged.connect(self._edited)
         self.anneal.toggled.connect(self._edited)
+        self.anneal.toggled.connect(self.anneal_to.setEnabled)
         self.sgd.toggled.connect(self._sgd_toggled)
 
         # display
@@ -203,6 +216,9 @@ class ControlsPanel(QWidget):
             self.cycles.setValue(cfg.cycles)
             self.seed.setValue(cfg.seed)
             self.anneal.setChecked(cfg.anneal)
+            self.anneal_to.setValue(cfg.anneal_to)
+            self.anneal_to.setEnabled(cfg.anneal)
+            self._anneal_to_shown = self.anneal_to.value()
             self.lr.setValue(cfg.lr)
         finally:
             self._loading = False
@@ -219,8 +235,16 @@ class ControlsPanel(QWidget):
             cycles=self.cycles.value(),
             seed=self.seed.value(),
             anneal=self.anneal.isChecked(),
+            anneal_to=self._anneal_to_value(),
             lr=round(self.lr.value(), 6),
         )
+
+    def _anneal_to_value(self) -> float:
+        """α as edited; the config's own α while the box still shows it (the box rounds to 3 decimals and
+        clamps to 0.01 … 1, so an α it cannot show is not changed by editing another control)."""
+        if self.anneal_to.value() == self._anneal_to_shown:
+            return self._base.anneal_to
+        return round(self.anneal_to.value(), 3)
 
     def set_sgd(self, on: bool) -> None:
         self.sgd.blockSignals(True)
@@ -270,6 +294,7 @@ class ControlsPanel(QWidget):
             return
         if cfg != self._base:
             self._base = cfg
+            self._anneal_to_shown = self.anneal_to.value()
             self.configEdited.emit(cfg)
 
     def _sgd_toggled(self, on: bool) -> None:

@@ -15,16 +15,11 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QStackedWidget
 
 from rso_engine.events import MINUS, PLUS, STAY
+from rso_engine.vocabulary import LANDSCAPE_LABELS, RunState
 
-from ..runner import CURVE_POINTS, Snapshot
+from ..live.snapshot import CURVE_POINTS, Snapshot
 from ..theme import Theme
 from .base import Panel
-
-MODES = (
-    ("1d", "1-D: along this weight"),
-    ("2d-weights", "2-D: this weight × the next"),
-    ("2d-directions", "2-D: random directions (Li et al.)"),
-)
 
 
 class LandscapePanel(Panel):
@@ -34,8 +29,8 @@ class LandscapePanel(Panel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.mode_box = QComboBox()
-        for key, text in MODES:
-            self.mode_box.addItem(text, key)
+        for mode, text in LANDSCAPE_LABELS.items():
+            self.mode_box.addItem(text, mode.value)
         self.mode_box.setToolTip("What the landscape shows (D cycles through the modes)")
         self.mode_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.mode_box.currentIndexChanged.connect(lambda i: self.modeChanged.emit(self.mode_box.itemData(i)))
@@ -97,7 +92,8 @@ class LandscapePanel(Panel):
         self._has = False
 
     def set_mode(self, key: str) -> None:
-        i = self.mode_box.findData(key)
+        """Show the landscape mode ``key`` (one of :data:`rso_engine.vocabulary.LANDSCAPE_MODES`)."""
+        i = self.mode_box.findData(str(key))
         if i >= 0 and i != self.mode_box.currentIndex():
             self.mode_box.setCurrentIndex(i)
 
@@ -139,7 +135,7 @@ class LandscapePanel(Panel):
             self.set_text(
                 self.readout, self.label_html(f"landscape: {snap.extra['landscape_error']}", self.theme.error)
             )
-        self.flush_text(force=snap.state != "running")
+        self.flush_text(force=snap.state != RunState.RUNNING)
 
     def _set_ranges(self, span: float, lo: float, hi: float) -> None:
         """Change the axes only when needed: re-laying out an axis costs more than drawing the curve."""

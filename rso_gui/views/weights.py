@@ -14,7 +14,9 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainter
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
-from ..runner import TRACE_EMPTY, RunInfo, Snapshot
+from rso_engine.vocabulary import RunState
+
+from ..live.snapshot import TRACE_EMPTY, RunInfo, Snapshot
 from ..theme import Theme, make_theme
 from .base import Panel, make_view_box, rect_item
 from .tiles import TileLayout
@@ -240,5 +242,5 @@ class WeightPanel(Panel):
             self._rates_shown = shown
             self.bars_all.setOpts(x=x - 0.2, height=allr, width=0.38)
             self.bars_now.setOpts(x=x + 0.2, height=nowr, width=0.38)
-        self.flush_text(force=snap.state != "running")
+        self.flush_text(force=snap.state != RunState.RUNNING)
         self._has = True

@@ -1,0 +1,57 @@
+"""The help dialog (F1): what the four panels show, and every keyed action with its keys and tip."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
+
+WIDTH_CHARS = 100  # the help text's width in average characters
+
+PANELS_HTML = (
+    "<h3>What you see</h3>"
+    "<p><b>1 · Loss landscape</b>: the mini-batch loss as the weight RSO just tried is swept, "
+    "all others fixed; the three candidates w−Δ, w, w+Δ and (ringed) the one kept.<br>"
+    "<b>2 · Where the weight sits</b>: the network (the swept layer outlined), the tensor as a "
+    "heat map with the weight outlined, the last decisions and the share of weights changed.<br>"
+    "<b>3 · Filters</b>: conv filters with fixed colour levels (±3σ of their layer), the pixel "
+    "being changed outlined; the feature maps of one test digit.<br>"
+    "<b>4 · RSO vs SGD</b>: test accuracy and loss of both on the same model, data and seed.</p>"
+)
+
+
+def help_html(actions: Iterable[QAction]) -> str:
+    """The help text: :data:`PANELS_HTML` and a table of the actions that have keys (their ``data()`` holds
+    ``{"keys": ..., "tip": ...}``, as ``MainWindow.add_action`` sets it)."""
+    rows = "".join(
+        f"<tr><td><b>{a.data()['keys']}</b></td><td>{a.data()['tip']}</td></tr>"
+        for a in actions
+        if a.data() and a.data()["keys"]
+    )
+    return f"{PANELS_HTML}<h3>Keys</h3><table cellspacing='6'>{rows}</table>"
+
+
+def make_help_dialog(parent: QWidget, actions: Iterable[QAction]) -> QDialog:
+    """A non-modal help dialog over ``parent`` (deleted when closed); the caller shows it."""
+    dlg = QDialog(parent)
+    dlg.setWindowTitle("RSO live — help")
+    lay = QVBoxLayout(dlg)
+    text = QLabel(help_html(actions))
+    text.setTextFormat(Qt.TextFormat.RichText)
+    text.setWordWrap(True)
+    # a wrapped label's height follows its width, which a layout learns too late: fix the width, so the
+    # dialog is tall enough for every row
+    width = text.fontMetrics().averageCharWidth() * WIDTH_CHARS
+    screen = parent.screen() if parent is not None else None
+    if screen is not None:
+        width = min(width, screen.availableGeometry().width() - 80)
+    text.setFixedWidth(width)
+    text.setMinimumHeight(text.heightForWidth(width))
+    lay.addWidget(text)
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+    buttons.rejected.connect(dlg.close)
+    lay.addWidget(buttons)
+    dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    return dlg
