@@ -2,19 +2,83 @@
 
 Usage: ``rso-gui [--presentation] [--theme light|dark] [--model NAME] [--dataset NAME] [--fresh] [--play]``.
 Starts on the bundled MNIST sample (no network needed); press Space to start, F1 for help.
+
+On a Linux machine without the X11 libraries that Qt's xcb platform plugin needs (``libxcb-cursor0`` and
+others, missing on bare or server installs), Qt would abort with "could not load the Qt platform plugin
+xcb"; :func:`platform_problem` finds that before the QApplication is made, and ``rso-gui`` prints one line
+naming the packages to install and exits with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import sys
+from collections.abc import Callable, Mapping
 
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 from ._compat import leave_a_core_for_the_gui  # noqa: E402
 
 leave_a_core_for_the_gui()  # before NumPy is imported
+
+
+#: the libraries Qt's xcb platform plugin loads that bare systems lack, with their Debian/Ubuntu package
+XCB_LIBRARIES = {
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-randr.so.0": "libxcb-randr0",
+}
+EXIT_NO_PLATFORM = 2
+
+
+def _loadable(soname: str) -> bool:
+    """Can the dynamic linker load ``soname`` (as Qt's plugin would: system paths, LD_LIBRARY_PATH)?"""
+    try:
+        ctypes.CDLL(soname)
+    except OSError:
+        return False
+    return True
+
+
+def uses_xcb(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> bool:
+    """Will Qt start on its xcb (X11) platform plugin? On Linux when ``QT_QPA_PLATFORM`` names xcb first, or
+    is unset outside a Wayland session; never for ``offscreen``, ``wayland``, ``vnc``, ... or off Linux."""
+    if not platform.startswith("linux"):
+        return False
+    chosen = environ.get("QT_QPA_PLATFORM", "").strip()
+    if chosen:
+        return chosen.split(";")[0].split(":")[0].strip().lower() == "xcb"
+    wayland = environ.get("XDG_SESSION_TYPE", "").lower() == "wayland" and bool(environ.get("WAYLAND_DISPLAY"))
+    return not wayland
+
+
+def platform_problem(
+    environ: Mapping[str, str] = os.environ,
+    platform: str = sys.platform,
+    loadable: Callable[[str], bool] | None = None,
+) -> str | None:
+    """One line naming the system packages Qt needs to open a window on this machine, or None: when Qt
+    will use xcb (:func:`uses_xcb`) and a library of :data:`XCB_LIBRARIES` cannot be loaded
+    (``loadable(soname)``, default :func:`_loadable`, tells)."""
+    if not uses_xcb(environ, platform):
+        return None
+    loadable = loadable or _loadable
+    missing = [lib for lib in XCB_LIBRARIES if not loadable(lib)]
+    if not missing:
+        return None
+    packages = " ".join(XCB_LIBRARIES[lib] for lib in missing)
+    return (
+        f"rso-gui: Qt cannot open a window: its X11 (xcb) platform plugin needs {', '.join(missing)}; "
+        f"install them (Debian/Ubuntu: sudo apt install {packages})"
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -32,14 +96,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the window; the exit status (2 when Qt cannot open a window on this machine)."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     from PySide6.QtWidgets import QApplication  # noqa: PLC0415
 
     from .controller import DEFAULT_CONFIG, Controller  # noqa: PLC0415
-    from .settings import APPLICATION, ORGANIZATION, open_settings, read_bool, read_config, read_speed  # noqa: PLC0415
+    from .settings import APPLICATION, ORGANIZATION, controller_options, open_settings, read_config  # noqa: PLC0415
     from .window import MainWindow  # noqa: PLC0415
 
-    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app = QApplication.instance()
+    if app is None:
+        problem = platform_problem()
+        if problem:
+            print(problem, file=sys.stderr)
+            return EXIT_NO_PLATFORM
+        app = QApplication([sys.argv[0]])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("RSO live")
@@ -55,14 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     changes = {k: v for k, v in (("model", args.model), ("dataset", args.dataset)) if v}
     if changes:
         cfg = cfg.replace(**changes)
-    controller = Controller(
-        cfg,
-        sgd=read_bool(s, "run/sgd", True),
-        speed=read_speed(s, None),
-        landscape=s.value("view/landscape", "1d", type=str),
-        digit=int(s.value("view/digit", 0, type=int)),
-        features=read_bool(s, "view/features", True),
-    )
+    controller = Controller(cfg, **controller_options(s))
     win = MainWindow(controller)
     win.show()
     if args.play:
