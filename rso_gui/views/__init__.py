@@ -1,5 +1,5 @@
 """The window's panels, one module each. Every panel is a plain QWidget that can be grabbed to an image
-(``panel.grab()``) and redraws only from a :class:`~rso_gui.runner.Snapshot` handed to ``update_view``."""
+(``panel.grab()``) and redraws only from a :class:`~rso_gui.live.snapshot.Snapshot` handed to ``update_view``."""
 
 from .base import Panel
 from .compare import ComparePanel

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics, QImage
 from PySide6.QtWidgets import QFrame, QGraphicsItem, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from ..runner import RunInfo, Snapshot
+from ..live.snapshot import RunInfo, Snapshot
 from ..theme import Theme, make_theme
 
 TEXT_INTERVAL = 0.08  # s: the fastest rate at which panels change their text

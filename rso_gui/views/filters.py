@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QLabel, QSpinBox
 
-from ..runner import RunInfo, Snapshot
+from ..live.snapshot import RunInfo, Snapshot
 from ..theme import Theme
 from .base import Panel, make_view_box, rect_item
 from .tiles import TileLayout
