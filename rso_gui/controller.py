@@ -23,7 +23,7 @@ import weakref
 from PySide6.QtCore import QObject, QThread, Signal
 
 from rso_engine.config import RunConfig
-from rso_engine.vocabulary import RunState
+from rso_engine.vocabulary import DEFAULT_LANDSCAPE, RunState
 
 from .live.runner import PAUSE, PLAY, STEP_LAYER, STEP_WEIGHT, Runner
 from .live.snapshot import RunInfo, Snapshot
@@ -82,7 +82,7 @@ class Controller(QObject):
         sgd: bool = True,
         speed: float | None = None,
         dataset=None,
-        landscape: str = "1d",
+        landscape: str = DEFAULT_LANDSCAPE,
         digit: int = 0,
         features: bool = True,
         parent: QObject | None = None,
@@ -237,7 +237,7 @@ class Controller(QObject):
             r.set_rate(self._speed)
 
     def set_view_options(self, **options) -> None:
-        """landscape ("1d", "2d-weights", "2d-directions"), digit (test image index), features (bool)."""
+        """landscape (one of vocabulary.LANDSCAPE_MODES), digit (test image index), features (bool)."""
         self._view.update(options)
         r = self.runner
         if r is not None:

@@ -42,7 +42,7 @@ from rso_engine.events import ChunkDone, Evaluated, LayerDone, WeightTried
 from rso_engine.session import load_session
 from rso_engine.training import RSOTrainer, SGDTrainer
 from rso_engine.training.rso import DEFAULT_MAX_CHUNK
-from rso_engine.vocabulary import LANDSCAPE_MODES, LandscapeMode, RunState
+from rso_engine.vocabulary import DEFAULT_LANDSCAPE, LANDSCAPE_MODES, LandscapeMode, RunState
 
 from . import probes
 from .info import build_info
@@ -75,7 +75,7 @@ class Runner:
         dataset=None,
         rate: float | None = None,
         autoplay: bool = False,
-        landscape: str = "1d",
+        landscape: str = DEFAULT_LANDSCAPE,
         digit: int = 0,
         features: bool = True,
         on_state: Callable[[str], None] | None = None,
