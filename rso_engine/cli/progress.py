@@ -14,8 +14,7 @@ from tqdm import tqdm
 
 from ..driving import Interrupted, drive
 from ..events import Evaluated
-from ..report import sigma_schedule
-from ..training import Trainer
+from ..training import Trainer, describe_sigma_schedule
 
 
 class ProgressBar:
@@ -65,7 +64,7 @@ def run_header(trainer: Trainer, batch_sizes: Sequence[int] | None = None) -> st
             f"({ds.n_train} train / {ds.n_test} test) | seed {cfg.seed}")
     if trainer.algorithm == "rso":
         batch = ", ".join(str(b) for b in batch_sizes) if batch_sizes else cfg.batch_size
-        line += (f"\nRSO: batch {batch} per {cfg.batch_mode}, {cfg.cycles} cycles, {sigma_schedule(cfg)} | "
+        line += (f"\nRSO: batch {batch} per {cfg.batch_mode}, {cfg.cycles} cycles, {describe_sigma_schedule(cfg)} | "
                  f"evaluator: {trainer.evaluator.name}")
     else:
         line += (f"\nSGD: lr {cfg.lr}, momentum {cfg.momentum}, batch {trainer.batch_size}, "

@@ -23,7 +23,6 @@ Modules: :mod:`.course` (the course project's numbers), :mod:`.studies` (the stu
 
 from .course import COURSE_RESULTS, MODEL_LABELS, course_result, model_label
 from .figures import batch_sweep_plot
-from .markdown import sigma_schedule
 from .results import RESULT_FIELDS, RunResult, StudyResult
 from .running import ProgressFactory, run_study, run_summary, train_study
 from .studies import STUDIES, Study, StudyError, get_study, plan_runs, study_base
@@ -48,7 +47,6 @@ __all__ = [
     "plan_runs",
     "run_study",
     "run_summary",
-    "sigma_schedule",
     "study_base",
     "train_study",
     "write_study",

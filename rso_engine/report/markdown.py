@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 from .. import __version__
-from ..config import RunConfig
-from ..training import sigma_scale
+from ..training import describe_sigma_schedule
 from .results import StudyResult
 from .tables import budget_table, course_table, details_table, plural
 
 _FULL_TRAIN_SIZES = {"mnist": 60000, "fashion-mnist": 60000, "mnist-sample": 4000}
-
-
-def sigma_schedule(cfg: RunConfig) -> str:
-    """RSO's σ schedule in words: ``"σ annealed from σ_d to σ_d·0.19 over 10 cycles"`` or ``"σ constant"``."""
-    if not cfg.anneal:
-        return "σ constant"
-    if cfg.cycles == 1:
-        return "σ constant (a single cycle is not annealed)"
-    last = sigma_scale(cfg.cycles - 1, cfg.cycles, cfg.anneal, cfg.anneal_to)
-    return f"σ annealed from σ_d to σ_d·{last:.3g} over {cfg.cycles} cycles"
 
 
 def _describe_data(result: StudyResult) -> str:
@@ -45,7 +34,8 @@ def report_markdown(result: StudyResult, command: str | None = None, started: st
         "",
         f"- study: `{study.name}`" + (f", command: `{command}`" if command else ""),
         f"- data: {_describe_data(result)}",
-        f"- RSO: {plural(cfg.cycles, 'cycles')}, a fresh mini-batch per {cfg.batch_mode}, {sigma_schedule(cfg)}, "
+        f"- RSO: {plural(cfg.cycles, 'cycles')}, a fresh mini-batch per {cfg.batch_mode}, "
+        f"{describe_sigma_schedule(cfg)}, "
         f"stay decay {cfg.stay_decay:g}, layers searched: {layers}, "
         f"evaluator: {', '.join(evaluators)}, {cfg.dtype}, seed {cfg.seed}",
         f"- SGD: lr {cfg.lr:g}, momentum {cfg.momentum:g}, batch {cfg.sgd_batch_size}{sgd_length}",

@@ -2,7 +2,9 @@
 sweep order, the σ schedule and the sweep position) and the SGD baseline with its optimizer object."""
 
 from .base import Stopwatch, Trainer, TrainingError
-from .rso import RSOTrainer, sigma_scale
+from .rso import RSOTrainer, describe_sigma_schedule, sigma_scale
 from .sgd import SGDTrainer
 
-__all__ = ["RSOTrainer", "SGDTrainer", "Stopwatch", "Trainer", "TrainingError", "sigma_scale"]
+__all__ = [
+    "RSOTrainer", "SGDTrainer", "Stopwatch", "Trainer", "TrainingError", "describe_sigma_schedule", "sigma_scale",
+]

@@ -39,6 +39,17 @@ def sigma_scale(cycle: int, cycles: int, anneal: bool = True, anneal_to: float =
     return anneal_to + (1.0 - anneal_to) * (cycles - cycle) / cycles
 
 
+def describe_sigma_schedule(config: RunConfig) -> str:
+    """The σ schedule of ``config`` in words: ``"σ annealed from σ_d to σ_d·0.19 over 10 cycles"`` or
+    ``"σ constant"`` (for reports, headers and tooltips)."""
+    if not config.anneal:
+        return "σ constant"
+    if config.cycles == 1:
+        return "σ constant (a single cycle is not annealed)"
+    last = sigma_scale(config.cycles - 1, config.cycles, config.anneal, config.anneal_to)
+    return f"σ annealed from σ_d to σ_d·{last:.3g} over {config.cycles} cycles"
+
+
 @dataclass
 class SweepPosition:
     """Where the sweep stands: 0-based cycle, layer (index in the sweep plan), tensor in it, weight."""
