@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import to_numpy
+from .backend import array_module, to_numpy
 from .layers import BatchNorm2d
 from .models import Model, cross_entropy
 
@@ -116,8 +116,6 @@ def _summed_losses(logits: Array, labels: Array, n_points: int) -> np.ndarray:
 
 
 def _xp(a: Array):
-    from .backend import array_module  # noqa: PLC0415
-
     return array_module(a)
 
 

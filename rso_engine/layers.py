@@ -17,14 +17,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
+from .backend import array_module
+
 Array = Any  # numpy.ndarray or cupy.ndarray
 
 BN_EPS = 1e-5
 
 
 def _xp(a: Array):
-    from .backend import array_module  # noqa: PLC0415
-
     return array_module(a)
 
 
@@ -186,8 +188,6 @@ class BatchNorm2d(Layer):
         return self.full("mean"), self.full("var")
 
     def init_params(self, rng, dtype):
-        import numpy as np  # noqa: PLC0415
-
         return {
             self.full("gamma"): np.ones(self.channels, dtype),
             self.full("beta"): np.zeros(self.channels, dtype),
@@ -388,6 +388,4 @@ class Dense(Layer):
 
 
 def _np_zeros(shape, dtype):
-    import numpy as np  # noqa: PLC0415
-
     return np.zeros(shape, dtype)

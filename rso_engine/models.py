@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, get_backend, to_numpy
+from .backend import Backend, array_module, get_backend, to_numpy
+from .kernels.forward import LAYER_KERNELS, run_layers
 from .layers import (
     AvgPool2d,
     BatchNorm2d,
@@ -202,9 +203,7 @@ class Model:
         statistics from :meth:`calibrate_bn`.
         """
         P = self.params if P is None else P
-        for layer in self.layers[start:stop]:
-            x, _ = layer.forward(P, x, train)
-        return x
+        return run_layers(self.layers, P, x, start, stop, LAYER_KERNELS, train)
 
     def forward_keep(self, x: Array, train: bool = True) -> tuple[Array, list]:
         """Forward pass that keeps each layer's cache for :meth:`backward`."""
@@ -287,6 +286,5 @@ def softmax_grad(logits: Array, labels: Array) -> Array:
 
 
 def get_xp(a: Array):
-    from .backend import array_module  # noqa: PLC0415
-
+    """The array module (numpy or cupy) of ``a``."""
     return array_module(a)

@@ -16,8 +16,15 @@ from helpers import sample
 from rso_engine.backend import cupy_unavailable_reason, get_backend, to_numpy
 from rso_engine.config import RunConfig
 from rso_engine.evaluators import make_evaluator
+from rso_engine.evaluators.incremental import DenseStore, IncrementalEvaluator
+from rso_engine.evaluators.numba import NumbaIncrementalEvaluator
 from rso_engine.events import WeightTried
 from rso_engine.experiment import load_checkpoint, save_checkpoint
+from rso_engine.kernels.cuda import GPU_KERNELS
+from rso_engine.kernels.dense_sweep import BLOCK
+from rso_engine.kernels.forward import Kernels, run_layers
+from rso_engine.kernels.jit import numba_unavailable_reason
+from rso_engine.kernels.numba_layers import NUMBA_KERNELS
 from rso_engine.models import build_model
 from rso_engine.training import RSOTrainer
 
@@ -31,8 +38,6 @@ PER_TENSOR = {"oneconv": 40, "mlp": 40, "twoconv": 12, "papernet": 6}
 
 
 def _numba_missing() -> str:
-    from rso_engine.jit import numba_unavailable_reason
-
     return numba_unavailable_reason()
 
 
@@ -178,9 +183,6 @@ def test_the_jit_output_layer_sweep_matches_the_numpy_one(scale, order, batch):
     logits exactly the layer's output again once the sweep has left a row; small Δs (most accepted) and
     huge ones (few accepted) take the two ways of applying a block; batches of S/BLOCK samples or more
     apply every change at once."""
-    from rso_engine.incremental import DenseStore, IncrementalEvaluator
-    from rso_engine.jit import BLOCK, NumbaIncrementalEvaluator
-
     rng = np.random.default_rng(5)
     S, F, C = 600, 2 * BLOCK + 5, 4  # a partial last block
     assert (batch * BLOCK < S) == (batch == 32)
@@ -357,15 +359,20 @@ def test_weights_changed_from_outside_are_noticed():
 
 # --------------------------------------------------------------------------- GPU
 @pytest.mark.parametrize("model_name", MODELS)
-def test_the_gpu_paths_large_chunk_forward_matches_the_layers(model_name):
-    """The CuPy evaluator's forward (convolutions in 1 GB chunks) is array-module generic: check it here."""
-    from rso_engine.gpu_kernels import forward_range
-
+def test_every_kernel_set_runs_the_forward_pass_the_layers_define(model_name):
+    """One forward dispatch, pluggable kernels: the GPU set (convolutions in 1 GB chunks, array-module generic,
+    so checked here with NumPy), tiny chunks and the compiled CPU set all give the layers' numbers, on
+    every stretch of layers an evaluator runs (a prefix, a suffix, one layer)."""
     model = build_model(model_name, dtype="float64")
     x = model.to_input(np.random.default_rng(0).normal(size=(20, 1, 28, 28)))
     n = len(model.layers)
-    np.testing.assert_allclose(forward_range(model, x, 0, n, chunk_bytes=1 << 16), model.forward(x), rtol=1e-12)
-    np.testing.assert_allclose(forward_range(model, x, 0, n), model.forward(x), rtol=1e-12)
+    sets = [GPU_KERNELS, Kernels(chunk_bytes=1 << 16)] + ([] if _numba_missing() else [NUMBA_KERNELS])
+    want = [model.forward(x, stop=i) for i in range(n + 1)]
+    for kernels in sets:
+        np.testing.assert_allclose(run_layers(model.layers, model.params, x, 0, n, kernels), want[n], rtol=1e-12)
+        for a, b in ((0, n // 2), (n // 2, n), (n - 1, n), (n // 3, n // 3 + 1)):
+            got = run_layers(model.layers, model.params, want[a], a, b, kernels)
+            np.testing.assert_allclose(got, want[b], rtol=1e-12, atol=1e-12, err_msg=f"{kernels.name} {a}..{b}")
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ import pytest
 from helpers import sample
 from rso_engine.backend import BackendError, cpu_threads, get_backend
 from rso_engine.evaluators import make_evaluator
+from rso_engine.kernels.dense_sweep import BLOCK, column_blocks
+from rso_engine.kernels.jit import numba_unavailable_reason
 from rso_engine.models import build_model
 from rso_engine.parallel import for_each
 
@@ -40,8 +42,6 @@ def test_for_each_runs_every_item_and_reraises():
 @pytest.mark.parametrize("evaluator", ["layer-cached", "incremental-numba"])
 def test_training_set_caches_do_not_depend_on_the_thread_count(monkeypatch, evaluator):
     if evaluator == "incremental-numba":
-        from rso_engine.jit import numba_unavailable_reason  # noqa: PLC0415
-
         if numba_unavailable_reason():
             pytest.skip("no numba")
     ds = sample()
@@ -61,8 +61,6 @@ def test_training_set_caches_do_not_depend_on_the_thread_count(monkeypatch, eval
 
 
 def test_column_blocks_reuse_an_old_array_and_match_a_fresh_one():
-    from rso_engine.jit import BLOCK, column_blocks  # noqa: PLC0415
-
     rng = np.random.default_rng(0)
     hT = rng.random((2 * BLOCK + 3, 500), dtype=np.float32)
     fresh = column_blocks(hT)

@@ -1,10 +1,9 @@
-"""The authors' speed trick as an evaluator, and the cache bookkeeping the fast evaluators share.
+"""The cache bookkeeping the fast evaluators share (:class:`CachingEvaluator`).
 
-:class:`CachingEvaluator` keeps track of which cached activations are still exact. Every parameter has
-a generation number that goes up whenever its value changes; a cache records the generations of the
-parameters it was computed from and is used only while they are unchanged. A shadow copy of the
-parameters catches changes made from outside the evaluator (a loaded checkpoint, an edit in a GUI):
-any difference drops every cache, so a cache can never silently go stale.
+Every parameter has a generation number that goes up whenever its value changes; a cache records the
+generations of the parameters it was computed from and is used only while they are unchanged. A shadow
+copy of the parameters catches changes made from outside the evaluator (a loaded checkpoint, an edit in a
+GUI): any difference drops every cache, so a cache can never silently go stale.
 
 Two kinds of inputs are cached:
 
@@ -15,11 +14,8 @@ Two kinds of inputs are cached:
 - *shared-batch inputs*: with batch modes "layer" and "cycle" the batch is fixed for a whole sweep,
   so anything computed on it can be kept, batch norm or not.
 
-:class:`LayerCachedEvaluator` is the authors' own method (the MXNet code of arXiv 2005.05955): while
-layer d is swept the layers before it are frozen, so their output is computed once and each of the
-three trials runs the network from layer d on. Where batch norm precedes d and every weight draws a
-fresh batch, the input of d depends on the batch's statistics; this evaluator then runs the prefix once
-per weight (shared by the three trials) so that it stays exact.
+The forward passes that fill the caches run through :func:`~rso_engine.kernels.forward.run_layers` with
+the evaluator's kernel set (:attr:`CachingEvaluator.kernels`).
 """
 
 from __future__ import annotations
@@ -28,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from .evaluators import Evaluator, SweepResult, candidates, choose
-from .layers import BatchNorm2d, Conv2d, Dense
-from .models import Model, cross_entropy
-from .parallel import for_each
+from ..kernels.forward import LAYER_KERNELS, Kernels, run_layers
+from ..layers import BatchNorm2d, Conv2d, Dense
+from ..models import Model
+from ..parallel import for_each
+from .base import Evaluator, SweepResult
 
 Array = Any
 
@@ -43,6 +40,8 @@ class CachingEvaluator(Evaluator):
     STORE_BUDGET = 800 << 20  # TwoConv's second conv input for 60,000 images is 752 MB
     #: images per forward pass when building a training-set cache
     BUILD_CHUNK = 2048
+    #: how layers are computed (see :mod:`rso_engine.kernels.forward`)
+    kernels: Kernels = LAYER_KERNELS
 
     def __init__(self, model: Model, x_train: Array, y_train: Array):
         super().__init__(model, x_train, y_train)
@@ -58,6 +57,7 @@ class CachingEvaluator(Evaluator):
 
     # ------------------------------------------------------------------ bookkeeping
     def invalidate(self) -> None:
+        """Drop every cache and count every parameter as changed."""
         for p in self._gen:
             self._gen[p] += 1
         self._boundaries.clear()
@@ -88,12 +88,15 @@ class CachingEvaluator(Evaluator):
             self._shadow[param].reshape(-1)[xp.asarray(flat)] = xp.asarray(res.new, dtype=self.model.dtype)
 
     def deps(self, params) -> tuple[int, ...]:
+        """The current generations of ``params``: what a cache computed from them records."""
         return tuple(self._gen[p] for p in params)
 
     def params_before(self, l: int) -> list[str]:
+        """Names of the parameters of layers ``0 .. l-1``."""
         return [p for layer in self.layers[:l] for p in layer.params]
 
     def bn_before(self, l: int) -> bool:
+        """Whether a batch norm precedes layer ``l`` (then its input depends on the whole batch)."""
         return any(isinstance(layer, BatchNorm2d) for layer in self.layers[:l])
 
     def group_start(self, param: str) -> int:
@@ -101,9 +104,11 @@ class CachingEvaluator(Evaluator):
         return self._layer_index[self.model.group_of(param).name]
 
     def layer_index(self, param: str) -> int:
+        """Index of the layer that owns ``param``."""
         return self._layer_index[param.rsplit(".", 1)[0]]
 
     def to_dev(self, idx: np.ndarray) -> Array:
+        """Host indices as a backend array."""
         return self.xp.asarray(idx)
 
     # ------------------------------------------------------------------ boundaries
@@ -149,7 +154,7 @@ class CachingEvaluator(Evaluator):
             s, e = se
             a = self.store_forward(self.x_train[:, s:e], l) if a is None else a
             if layout == "T":
-                self.write_T(a, out, s)
+                self.kernels.write_T(a, out, s)
             elif a.ndim == 4:
                 out[:, s:e] = a
             else:
@@ -171,15 +176,13 @@ class CachingEvaluator(Evaluator):
         shape[1 if a.ndim == 4 else 0] = N
         return self.xp.empty(tuple(shape), dtype=a.dtype)
 
-    def store_forward(self, x: Array, stop: int) -> Array:
-        """Layers ``0 .. stop-1`` in training mode, for a training-set cache or a batch's prefix
-        (subclasses may compile this; any exact implementation of the forward pass will do)."""
-        return self.model.forward(x, train=True, start=0, stop=stop)
+    def forward_range(self, x: Array, start: int, stop: int) -> Array:
+        """Layers ``start .. stop-1`` in training mode (batch statistics), with the evaluator's kernels."""
+        return run_layers(self.layers, self.model.params, x, start, stop, self.kernels)
 
-    def write_T(self, a: Array, out: Array, s: int) -> None:
-        """Store a chunk's activation ``a`` (model layout) as columns ``s..`` of a (features, N) cache."""
-        n = a.shape[1] if a.ndim == 4 else a.shape[0]
-        out[:, s : s + n] = a.transpose(0, 2, 3, 1).reshape(-1, n) if a.ndim == 4 else a.T
+    def store_forward(self, x: Array, stop: int) -> Array:
+        """Layers ``0 .. stop-1`` in training mode, for a training-set cache or a batch's prefix."""
+        return self.forward_range(x, 0, stop)
 
     def prune_boundaries(self) -> None:
         """Drop training-set caches whose prefix parameters have changed (frees their memory)."""
@@ -197,62 +200,3 @@ class CachingEvaluator(Evaluator):
             return store[:, idx] if store.ndim == 4 else store[idx]
         xb = self.x_train[:, idx]
         return self.store_forward(xb, l) if l else xb
-
-
-class LayerCachedEvaluator(CachingEvaluator):
-    """The authors' method: cache the input of the layer being swept, run the network from there.
-
-    Three forward passes from the swept layer per weight. The swept layer's input comes from a
-    training-set cache (no batch norm before it), from the shared batch (batch modes "layer" and
-    "cycle"), or, with batch norm before it and a fresh batch per weight, from one prefix pass per
-    weight shared by the three trials.
-    """
-
-    name = "layer-cached"
-    description = "caches the swept layer's input; three passes from that layer per weight (the authors' method)"
-
-    def __init__(self, model, x_train, y_train):
-        super().__init__(model, x_train, y_train)
-        self._shared: tuple | None = None  # (L, batch indices, deps, xin, yb)
-
-    def drop_caches(self):
-        self._shared = None
-
-    def _shared_input(self, L: int, idx: np.ndarray):
-        deps = self.deps(self.params_before(L))
-        s = self._shared
-        if s is not None and s[0] == L and s[2] == deps and np.array_equal(s[1], idx):
-            return s[3], s[4]
-        d = self.to_dev(idx)
-        xin, yb = self.boundary_rows(L, d), self.y_train[d]
-        self._shared = (L, idx.copy(), deps, xin, yb)
-        return xin, yb
-
-    def sweep(self, param, flat, deltas, batches, stay_factor):
-        self.check_external_changes()
-        model = self.model
-        L = self.group_start(param)
-        use_store = self.store_worthwhile(L)
-        view = model.params[param].reshape(-1)
-        K = len(flat)
-        res = SweepResult.empty(K)
-        losses, choices, old, new = res.losses, res.choices, res.old, res.new
-        shared = len(batches) == 1
-        if shared:
-            xin, yb = self._shared_input(L, batches[0])
-        for k in range(K):
-            if not shared:
-                d = self.to_dev(batches[k])
-                xin, yb = self.boundary_rows(L, d, use_store), self.y_train[d]
-            f = int(flat[k])
-            w = float(view[f])
-            cands = candidates(w, float(deltas[k]), stay_factor, model.dtype)
-            for c in range(3):
-                view[f] = cands[c]
-                losses[k, c] = float(cross_entropy(model.forward(xin, train=True, start=L), yb))
-            choices[k] = choose(*losses[k])
-            value = cands[1 - int(choices[k])]
-            view[f] = value
-            old[k], new[k] = w, float(value)
-        self.record_sweep(param, flat, res)
-        return res

@@ -14,6 +14,10 @@ Changing one weight changes one channel of its layer's output (a conv weight ``w
    plus that layer's weights for channel ``o`` applied to the change;
 4. the rest of the network runs from the mixed layer's output (nothing later is per-channel any more).
 
+The route a layer's changes take is found once from the layer types (:mod:`.routes`); the per-channel
+pieces and the forward passes run on the evaluator's kernel set (:mod:`rso_engine.kernels.forward`: the
+layers' own NumPy/CuPy code here; compiled by the subclasses in :mod:`.numba` and :mod:`.cupy`).
+
 Nothing before the swept layer and no unchanged channel of it is recomputed. A change that vanishes
 on the way (a ReLU that stays dead, a max-pool window whose maximum is elsewhere) gives exactly the
 cached logits, so the reference's exact ties (which keep the weight) are reproduced exactly.
@@ -23,10 +27,11 @@ changes logit column ``i`` by ``Δ·h[:, j]``, so its summed cross-entropy needs
 Its caches are the layer's input ``hT`` (features × samples) and the current logits ``zT`` (classes ×
 samples, float64), for the whole training set when no batch norm precedes the layer (so a fresh batch
 per weight is gathered from them, never recomputed) or for the shared batch; an accepted change updates
-one row of ``zT``. :mod:`rso_engine.jit` compiles this loop for the CPU, :mod:`rso_engine.gpu_kernels`
-runs it as one CUDA kernel; the loop here is the vectorised NumPy/CuPy version.
+one row of ``zT``. :mod:`rso_engine.kernels.dense_sweep` compiles this loop for the CPU,
+:mod:`rso_engine.kernels.cuda` runs it as one CUDA kernel; the loop here is the vectorised NumPy/CuPy
+version.
 
-Caches (see :class:`~rso_engine.layer_cached.CachingEvaluator`):
+Caches (see :class:`~rso_engine.evaluators.caching.CachingEvaluator`):
 
 - fresh batch per weight (batch mode "weight"): the swept layer's input is gathered from a training-set
   cache when no batch norm precedes it, else computed by running the prefix on the batch; one forward
@@ -39,73 +44,18 @@ Caches (see :class:`~rso_engine.layer_cached.CachingEvaluator`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .backend import to_numpy
-from .evaluators import SweepResult, candidates, choose
-from .layer_cached import CachingEvaluator
-from .layers import AvgPool2d, BatchNorm2d, Conv2d, Dense, Flatten, GlobalAvgPool, Layer, MaxPool2d, ReLU
-from .models import Model, cross_entropy
+from ..backend import to_numpy
+from ..layers import BatchNorm2d, Conv2d, GlobalAvgPool, Layer, ReLU
+from ..models import Model, cross_entropy
+from .base import SweepResult, candidates, choose
+from .caching import CachingEvaluator
+from .routes import Route, find_route, incremental_unavailable
 
 Array = Any
-
-CHANNEL_LAYERS = (ReLU, MaxPool2d, AvgPool2d, BatchNorm2d)
-
-
-@dataclass(frozen=True)
-class Route:
-    """How a change of one output channel of layer ``anchor`` reaches the logits."""
-
-    anchor: int  # index of the layer whose output changes
-    kind: str  # "conv", "bn" or "dense": what the anchor is
-    chain: tuple[int, ...]  # per-channel layers after the anchor (may end with a global average pool)
-    mix: int  # index of the first channel-mixing layer: Conv2d, Flatten (+ Dense) or Dense
-    mix_kind: str  # "conv", "flatten" or "dense"
-    rest: int  # first layer run in full after the mix (== number of layers: the mix gives the logits)
-
-
-def find_route(layers: list[Layer], anchor: int) -> Route:
-    """The :class:`Route` from ``layers[anchor]``; raises ValueError for an unsupported structure."""
-    layer = layers[anchor]
-    kind = {Conv2d: "conv", BatchNorm2d: "bn", Dense: "dense"}.get(type(layer))
-    if kind is None:
-        raise ValueError(f"{layer.name}: no incremental rule for a {layer.kind} layer")
-    col = kind == "dense"
-    chain = []
-    i = anchor + 1
-    while i < len(layers) and (isinstance(layers[i], CHANNEL_LAYERS) or isinstance(layers[i], GlobalAvgPool)):
-        if col and not isinstance(layers[i], ReLU):
-            raise ValueError(f"{layers[i].name}: a {layers[i].kind} layer cannot follow a dense layer")
-        col = col or isinstance(layers[i], GlobalAvgPool)
-        chain.append(i)
-        i += 1
-    if i == len(layers):
-        raise ValueError(f"nothing mixes the channels of {layer.name} before the loss")
-    mixer = layers[i]
-    if isinstance(mixer, Conv2d) and not col:
-        return Route(anchor, kind, tuple(chain), i, "conv", i + 1)
-    if isinstance(mixer, Flatten) and not col and i + 1 < len(layers) and isinstance(layers[i + 1], Dense):
-        return Route(anchor, kind, tuple(chain), i, "flatten", i + 2)
-    if isinstance(mixer, Dense) and col:
-        return Route(anchor, kind, tuple(chain), i, "dense", i + 1)
-    raise ValueError(f"{mixer.name}: no incremental rule for a {mixer.kind} layer after {layer.name}")
-
-
-def incremental_unavailable(model: Model) -> str:
-    """Why the incremental evaluators cannot run on ``model`` ('' if they can)."""
-    layers = model.layers
-    if not layers or not isinstance(layers[-1], Dense):
-        return "the model does not end with a dense layer"
-    for idx, layer in enumerate(layers[:-1]):
-        if layer.params:
-            try:
-                find_route(layers, idx)
-            except ValueError as exc:
-                return str(exc)
-    return ""
 
 
 class _State:
@@ -140,8 +90,6 @@ class IncrementalEvaluator(CachingEvaluator):
     name = "incremental"
     description = "scores each candidate at the cost of the channel it changes (NumPy/CuPy)"
     engine = "xp"
-    #: bytes of im2col patches per matrix product in the channel convolutions
-    chunk_bytes = 32 << 20
 
     def __init__(self, model: Model, x_train: Array, y_train: Array):
         super().__init__(model, x_train, y_train)
@@ -253,7 +201,7 @@ class IncrementalEvaluator(CachingEvaluator):
         yb = self.y_train[idx_dev]
         layer = self.layers[L]
         if isinstance(layer, Conv2d) and layer.pad:  # the input is kept padded: no second padded copy
-            x = self.forward_range(self.conv_from_padded(layer, xin), L + 1, route.rest)
+            x = self.forward_range(self.kernels.conv_from_padded(layer, self.model.params, xin), L + 1, route.rest)
         else:
             x = self.forward_range(xin, L, route.rest)
         mix = x
@@ -300,14 +248,14 @@ class IncrementalEvaluator(CachingEvaluator):
         layer = self.layers[route.anchor]
         P = self.model.params
         if route.kind == "conv":
-            return self.conv_out_channel(layer, st.xin, o)
+            return self.kernels.conv_out_channel(layer, P, st.xin, o)
         if route.kind == "bn":
             g, b = P[layer.full("gamma")][o : o + 1], P[layer.full("beta")][o : o + 1]
             if short == "gamma":
                 g = self.xp.asarray([value], dtype=g.dtype)
             elif short == "beta":
                 b = self.xp.asarray([value], dtype=b.dtype)
-            return self.bn_channel(layer, st.xin[o], g, b)
+            return self.kernels.bn_channel(layer, st.xin[o], g, b)
         # dense
         y = st.xin @ P[layer.full("weight")][o]
         if layer.bias:
@@ -323,11 +271,12 @@ class IncrementalEvaluator(CachingEvaluator):
             if isinstance(layer, ReLU):
                 a = xp.maximum(a, 0)
             elif isinstance(layer, BatchNorm2d):
-                a = self.bn_channel(layer, a, P[layer.full("gamma")][o : o + 1], P[layer.full("beta")][o : o + 1])
+                g, b = P[layer.full("gamma")][o : o + 1], P[layer.full("beta")][o : o + 1]
+                a = self.kernels.bn_channel(layer, a, g, b)
             elif isinstance(layer, GlobalAvgPool):
                 a = layer.forward(P, a[None], True)[0][:, 0]
             else:  # pooling
-                a = self.pool_channel(layer, a)
+                a = self.kernels.pool_channel(layer, a)
         return a
 
     def _candidate(self, st: _State, layer: Layer, short: str, f: int, o: int, value: float, d: float):
@@ -356,7 +305,7 @@ class IncrementalEvaluator(CachingEvaluator):
         P = self.model.params
         mixer = self.layers[route.mix]
         if route.mix_kind == "conv":
-            mix = st.mix + self.conv_one_input(mixer, delta, o)
+            mix = st.mix + self.kernels.conv_one_input(mixer, P, delta, o)
         elif route.mix_kind == "flatten":
             dense = self.layers[route.mix + 1]
             hw = int(np.prod(delta.shape[1:]))
@@ -366,33 +315,6 @@ class IncrementalEvaluator(CachingEvaluator):
             mix = st.mix + delta[:, None] * P[mixer.full("weight")][:, o][None, :]
         logits = self.forward_range(mix, route.rest, self.n_layers) if route.rest < self.n_layers else mix
         return float(cross_entropy(logits, st.yb)), a, m, mix, logits
-
-    # ------------------------------------------------------------------ kernels (compiled by subclasses)
-    def forward_range(self, x, start: int, stop: int):
-        """Layers ``start .. stop-1`` in training mode (batch statistics)."""
-        return self.model.forward(x, train=True, start=start, stop=stop)
-
-    def conv_from_padded(self, layer: Conv2d, xpad):
-        """A conv layer's full output (C_out, n, Ho, Wo) from its already zero-padded input."""
-        return layer.forward_padded(self.model.params, xpad, self.chunk_bytes)
-
-    def conv_out_channel(self, layer: Conv2d, xpad, o: int):
-        """Output channel ``o`` (n, Ho, Wo) of a conv for its zero-padded input."""
-        return _conv_out_channel(layer, xpad, self.model.params, o, self.chunk_bytes)
-
-    def conv_one_input(self, layer: Conv2d, delta, o: int):
-        """A conv applied to a change ``delta`` (n, H, W) of its input channel ``o`` (bias excluded)."""
-        return _conv_one_input(layer, delta, self.model.params[layer.full("weight")][:, o], self.chunk_bytes)
-
-    def bn_channel(self, layer: BatchNorm2d, a, gamma, beta):
-        """A batch norm (training mode) applied to one channel ``a`` (n, H, W) with scale ``gamma`` and
-        shift ``beta`` (1-element arrays)."""
-        sub = {layer.full("gamma"): gamma, layer.full("beta"): beta}
-        return layer.forward(sub, a[None], True)[0][0]
-
-    def pool_channel(self, layer: Layer, a):
-        """A pooling layer applied to one channel (n, H, W)."""
-        return layer.forward(self.model.params, a[None], True)[0][0]
 
     # ================================================================== output layer
     def _sweep_output_layer(self, param, flat, deltas, batches, sf):
@@ -526,50 +448,3 @@ class IncrementalEvaluator(CachingEvaluator):
                 else:
                     store.zT[i] += dd * store.hT[j].astype(xp.float64)
         return res
-
-
-# ---------------------------------------------------------------------- conv helpers
-def _chunk_step(per_sample_bytes: int, n: int, chunk_bytes: int) -> int:
-    return max(1, min(n, chunk_bytes // max(1, per_sample_bytes)))
-
-
-def _conv_out_channel(layer: Conv2d, xpad, P, o: int, chunk_bytes: int = 32 << 20):
-    """Output channel ``o`` (n, Ho, Wo) of ``layer`` for a zero-padded input (C, n, H+2p, W+2p)."""
-    C, n, Hp, Wp = xpad.shape
-    k = layer.k
-    Ho, Wo = Hp - k + 1, Wp - k + 1
-    w = P[layer.full("weight")][o].reshape(-1)
-    out = layer_xp(xpad).empty((n, Ho * Wo), dtype=xpad.dtype)
-    step = _chunk_step(C * k * k * Ho * Wo * xpad.itemsize, n, chunk_bytes)
-    for s in range(0, n, step):
-        e = min(n, s + step)
-        out[s:e] = (w @ layer.im2col(xpad[:, s:e], Ho, Wo)).reshape(e - s, Ho * Wo)
-    out = out.reshape(n, Ho, Wo)
-    if layer.bias:
-        out += P[layer.full("bias")][o]
-    return out
-
-
-def _conv_one_input(layer: Conv2d, delta, w, chunk_bytes: int = 32 << 20):
-    """``layer`` applied to a change ``delta`` (n, H, W) of one input channel whose filter slices
-    are ``w`` (C_out, k, k): the change of every output channel (C_out, n, Ho, Wo), bias excluded."""
-    xp = layer_xp(delta)
-    k, p = layer.k, layer.pad
-    n, H, W = delta.shape
-    dp = xp.pad(delta, ((0, 0), (p, p), (p, p))) if p else delta
-    Ho, Wo = H + 2 * p - k + 1, W + 2 * p - k + 1
-    cout = w.shape[0]
-    w2 = w.reshape(cout, k * k)
-    out = xp.empty((cout, n, Ho * Wo), dtype=delta.dtype)
-    step = _chunk_step(k * k * Ho * Wo * delta.itemsize, n, chunk_bytes)
-    for s in range(0, n, step):
-        e = min(n, s + step)
-        cols = xp.stack([dp[s:e, i : i + Ho, j : j + Wo] for i in range(k) for j in range(k)], axis=0)
-        out[:, s:e] = (w2 @ cols.reshape(k * k, -1)).reshape(cout, e - s, Ho * Wo)
-    return out.reshape(cout, n, Ho, Wo)
-
-
-def layer_xp(a):
-    from .backend import array_module  # noqa: PLC0415
-
-    return array_module(a)

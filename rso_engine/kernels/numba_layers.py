@@ -1,0 +1,313 @@
+"""Compiled layer forwards for the CPU (Numba), and :data:`NUMBA_KERNELS`, the kernel set built on them.
+
+Convolutions (a generic one, and one unrolled for the small filter banks of first layers), batch norm with
+the batch's statistics, max and 2×2 average pooling, global average pooling and the blocked transpose into
+a (features, samples) cache. :class:`NumbaKernels` runs them through :func:`~.forward.run_layers`, fusing
+batch norm with a ReLU after it and a ReLU with a max-pool after it (the ReLU then runs on the pooled
+array: it commutes with the max); the fusion points are found from the layer types, so they follow any
+network's order (the paper net's blocks [ReLU] → conv → [avg-pool] → BN fuse BN + ReLU in blocks 1–5, and
+block 6's BN feeds the global average pool unfused). Layers without a compiled kernel, and evaluation
+mode, run the layers' own code.
+
+Each kernel computes what the layer computes, in the same order of operations where that matters for
+rounding (the convolution sums over (c, kh, kw) as im2col's rows, batch norm accumulates its statistics in
+float64 and applies (x − mean)·(γ·inv) + β).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers import BN_EPS, AvgPool2d, BatchNorm2d, Conv2d, GlobalAvgPool, Layer, MaxPool2d, ReLU
+from .forward import Kernels
+from .jit import njit
+
+
+@njit(cache=True, nogil=True)
+def conv2d_forward(xpad, W, b, out):
+    """Stride-1 convolution of the zero-padded ``xpad`` (C, n, Hp, Wp) with ``W`` (O, C, k, k), plus ``b``
+    (O,), into ``out`` (O, n, Ho, Wo). Rows are computed full-width over the padded row stride so the
+    inner loop is one long contiguous run (vectorised); the sum runs over (c, kh, kw) like im2col's rows."""
+    C, n, Hp, Wp = xpad.shape
+    O, _, k, _ = W.shape
+    Ho, Wo = out.shape[2], out.shape[3]
+    L = (Ho - 1) * Wp + Wo
+    acc = np.zeros((O, Ho * Wp), xpad.dtype)
+    xq = np.empty((C, Hp * Wp), xpad.dtype)
+    wf = W.reshape(O, C * k * k)
+    for q in range(n):
+        for c in range(C):
+            for h in range(Hp):
+                for w in range(Wp):
+                    xq[c, h * Wp + w] = xpad[c, q, h, w]
+        acc[:, :] = 0.0
+        for c in range(C):
+            for kh in range(k):
+                for kw in range(k):
+                    off = kh * Wp + kw
+                    seg = xq[c, off : off + L]
+                    for o in range(O):
+                        wt = wf[o, (c * k + kh) * k + kw]
+                        ao = acc[o]
+                        for p in range(L):
+                            ao[p] += wt * seg[p]
+        for o in range(O):
+            for h in range(Ho):
+                for w in range(Wo):
+                    out[o, q, h, w] = acc[o, h * Wp + w] + b[o]
+
+
+_SMALL_CONVS: dict = {}
+
+
+def small_conv_kernel(O: int, C: int, k: int):
+    """A convolution compiled for a fixed, small filter bank (O, C, k, k) — the first layers here have
+    C·k·k = 9 taps — with the taps unrolled so the loop over a row's pixels vectorises. Same sum order
+    as :func:`conv2d_forward`."""
+    key = (O, C, k)
+    if key not in _SMALL_CONVS:
+
+        @njit(nogil=True)
+        def conv(xpad, W, b, out):
+            n = xpad.shape[1]
+            Ho, Wo = out.shape[2], out.shape[3]
+            for q in range(n):
+                for h in range(Ho):
+                    for o in range(O):
+                        orow = out[o, q, h]
+                        for w in range(Wo):
+                            acc = orow.dtype.type(0)
+                            for c in range(C):
+                                for kh in range(k):
+                                    xr = xpad[c, q, h + kh]
+                                    for kw in range(k):
+                                        acc += W[o, c, kh, kw] * xr[w + kw]
+                            orow[w] = acc + b[o]
+
+        _SMALL_CONVS[key] = conv
+    return _SMALL_CONVS[key]
+
+
+def conv_kernel(O: int, C: int, k: int):
+    """The compiled convolution for a filter bank of shape (O, C, k, k)."""
+    return small_conv_kernel(O, C, k) if C * k * k <= 27 else conv2d_forward
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _nanmax(a, b):
+    """``numpy.maximum`` for scalars: the larger value, NaN if either is NaN."""
+    return a if (a > b or a != a) else b
+
+
+@njit(cache=True, nogil=True)
+def _maxpool2(x, out):
+    C, n, Ho, Wo = out.shape
+    for c in range(C):
+        for q in range(n):
+            for h in range(Ho):
+                o = out[c, q, h]
+                r0 = x[c, q, 2 * h]
+                r1 = x[c, q, 2 * h + 1]
+                for w in range(Wo):
+                    o[w] = _nanmax(_nanmax(r0[2 * w], r0[2 * w + 1]), _nanmax(r1[2 * w], r1[2 * w + 1]))
+
+
+@njit(cache=True, nogil=True)
+def _maxpool(x, s, out):
+    C, n, Ho, Wo = out.shape
+    for c in range(C):
+        for q in range(n):
+            for h in range(Ho):
+                for w in range(Wo):
+                    m = x[c, q, h * s, w * s]
+                    for i in range(s):
+                        for j in range(s):
+                            m = _nanmax(m, x[c, q, h * s + i, w * s + j])
+                    out[c, q, h, w] = m
+
+
+@njit(cache=True, nogil=True)
+def _relu_inplace(a):
+    flat = a.reshape(a.size)
+    zero = flat.dtype.type(0)
+    for p in range(flat.size):
+        flat[p] = _nanmax(flat[p], zero)
+
+
+def relu_maxpool(x: np.ndarray, s: int, relu: bool) -> np.ndarray:
+    """Optional ReLU then s×s max pooling (stride s) of ``x`` (C, n, H, W); the ReLU commutes with the
+    max, so it is applied to the smaller pooled array. NaN propagates as in ``numpy.maximum``."""
+    C, n, H, W = x.shape
+    if s == 1:
+        out = x.copy()
+    else:
+        out = np.empty((C, n, H // s, W // s), x.dtype)
+        (_maxpool2(x, out) if s == 2 else _maxpool(x, s, out))
+    if relu:
+        _relu_inplace(out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def batchnorm_train(x, gamma, beta, eps, relu, out):
+    """Batch norm with the batch's own statistics (mean and biased variance per channel of ``x``
+    (C, ...) flattened to (C, M)), optionally followed by ReLU, into ``out``; the statistics are
+    accumulated in float64, then applied as the layer does: (x − mean)·(γ·inv) + β."""
+    C, M = x.shape
+    zero = out.dtype.type(0)
+    for c in range(C):
+        row = x[c]
+        s = 0.0
+        for p in range(M):
+            s += row[p]
+        mean = row.dtype.type(s / M)
+        v = 0.0
+        for p in range(M):
+            d = np.float64(row[p] - mean)
+            v += d * d
+        var = row.dtype.type(v / M)
+        scale = gamma[c] * (1.0 / np.sqrt(var + eps))
+        scale = row.dtype.type(scale)
+        b = beta[c]
+        o = out[c]
+        for p in range(M):
+            y = (row[p] - mean) * scale + b
+            o[p] = _nanmax(y, zero) if relu else y
+
+
+@njit(cache=True, nogil=True)
+def avgpool2(x, out):
+    """2×2 average pooling (stride 2) of ``x`` (C, n, H, W) into ``out``: the four values summed in the
+    order numpy's mean over the window axes adds them, then divided by 4."""
+    C, n, Ho, Wo = out.shape
+    for c in range(C):
+        for q in range(n):
+            for h in range(Ho):
+                o = out[c, q, h]
+                r0 = x[c, q, 2 * h]
+                r1 = x[c, q, 2 * h + 1]
+                for w in range(Wo):
+                    o[w] = ((r0[2 * w] + r0[2 * w + 1]) + (r1[2 * w] + r1[2 * w + 1])) / 4
+
+
+@njit(cache=True, nogil=True)
+def global_avgpool(x, out):
+    """Mean of each (channel, sample) plane of ``x`` (C, n, H, W) into ``out`` (n, C)."""
+    C, n, H, W = x.shape
+    for c in range(C):
+        for q in range(n):
+            s = x.dtype.type(0)
+            for h in range(H):
+                for w in range(W):
+                    s += x[c, q, h, w]
+            out[q, c] = s / (H * W)
+
+
+@njit(cache=True, nogil=True)
+def to_features_T(x, outT, col0):
+    """Write ``x`` (C, n, H, W) as flatten-order feature rows of ``outT`` (C·H·W, N), columns col0..
+    (a transpose blocked by 16 samples, so reads and writes both stay in cache lines)."""
+    C, n, H, W = x.shape
+    HW = H * W
+    for c in range(C):
+        for q0 in range(0, n, 16):
+            q1 = min(n, q0 + 16)
+            for p in range(HW):
+                row = outT[c * HW + p]
+                h = p // W
+                w = p - h * W
+                for q in range(q0, q1):
+                    row[col0 + q] = x[c, q, h, w]
+
+
+def bn_forward(layer: BatchNorm2d, P: dict, x: np.ndarray, relu: bool = False) -> np.ndarray:
+    """A batch norm layer in training mode (optionally + ReLU) on ``x`` (C, n, H, W)."""
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    C = x.shape[0]
+    g, b = np.ascontiguousarray(P[layer.full("gamma")]), np.ascontiguousarray(P[layer.full("beta")])
+    batchnorm_train(x.reshape(C, -1), g, b, BN_EPS, relu, out.reshape(C, -1))
+    return out
+
+
+def conv_forward(layer: Conv2d, W: np.ndarray, b: np.ndarray | None, xpad: np.ndarray) -> np.ndarray:
+    """The compiled convolution of the zero-padded ``xpad`` (C, n, Hp, Wp) with the filter bank ``W``
+    (O, C, k, k) of ``layer`` and bias ``b`` (O,) (None: zero)."""
+    C, n, Hp, Wp = xpad.shape
+    O, k = W.shape[0], layer.k
+    out = np.empty((O, n, Hp - k + 1, Wp - k + 1), xpad.dtype)
+    b = np.zeros(O, xpad.dtype) if b is None else b
+    conv_kernel(O, C, k)(np.ascontiguousarray(xpad), W, b, out)
+    return out
+
+
+class NumbaKernels(Kernels):
+    """:class:`~.forward.Kernels` with the layers above compiled by Numba (NumPy arrays, training mode)."""
+
+    name = "numba"
+
+    def run(self, layers: list[Layer], i: int, stop: int, P: dict, x, train: bool):
+        layer = layers[i]
+        after = layers[i + 1] if i + 1 < stop else None
+        if not train or (x.ndim != 4 and not isinstance(layer, Conv2d)):
+            return super().run(layers, i, stop, P, x, train)
+        if isinstance(layer, Conv2d):
+            p = layer.pad
+            return self.conv_from_padded(layer, P, np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x), 1
+        if isinstance(layer, BatchNorm2d):
+            relu = isinstance(after, ReLU)
+            return bn_forward(layer, P, x, relu), 1 + relu
+        if isinstance(layer, AvgPool2d) and layer.size == 2:
+            C, n, H, W = x.shape
+            out = np.empty((C, n, H // 2, W // 2), x.dtype)
+            avgpool2(np.ascontiguousarray(x), out)
+            return out, 1
+        if isinstance(layer, GlobalAvgPool):
+            out = np.empty((x.shape[1], x.shape[0]), x.dtype)
+            global_avgpool(np.ascontiguousarray(x), out)
+            return out, 1
+        if isinstance(layer, ReLU):
+            if isinstance(after, MaxPool2d):
+                return relu_maxpool(np.ascontiguousarray(x), after.size, True), 2
+            return relu_maxpool(np.ascontiguousarray(x), 1, True), 1
+        if isinstance(layer, MaxPool2d):
+            return relu_maxpool(np.ascontiguousarray(x), layer.size, False), 1
+        return super().run(layers, i, stop, P, x, train)
+
+    def conv_from_padded(self, layer, P, xpad):
+        b = P[layer.full("bias")] if layer.bias else None
+        return conv_forward(layer, P[layer.full("weight")], b, xpad)
+
+    def conv_out_channel(self, layer, P, xpad, o):
+        b = P[layer.full("bias")][o : o + 1] if layer.bias else None
+        return conv_forward(layer, P[layer.full("weight")][o : o + 1], b, xpad)[0]
+
+    def conv_one_input(self, layer, P, delta, o):
+        p = layer.pad
+        dp = np.pad(delta, ((0, 0), (p, p), (p, p)))[None] if p else delta[None]
+        return conv_forward(layer, np.ascontiguousarray(P[layer.full("weight")][:, o : o + 1]), None, dp)
+
+    def bn_channel(self, layer, a, gamma, beta):
+        out = np.empty_like(a)
+        batchnorm_train(np.ascontiguousarray(a).reshape(1, -1), gamma, beta, BN_EPS, False, out.reshape(1, -1))
+        return out
+
+    def pool_channel(self, layer, a):
+        if isinstance(layer, MaxPool2d):
+            return relu_maxpool(np.ascontiguousarray(a[None]), layer.size, False)[0]
+        if isinstance(layer, AvgPool2d) and layer.size == 2:
+            n, H, W = a.shape
+            out = np.empty((1, n, H // 2, W // 2), a.dtype)
+            avgpool2(np.ascontiguousarray(a[None]), out)
+            return out[0]
+        return super().pool_channel(layer, a)
+
+    def write_T(self, a, out, s):
+        if a.ndim == 4:
+            to_features_T(a, out, s)
+        else:
+            out[:, s : s + a.shape[0]] = a.T
+
+
+#: the compiled kernel set of the CPU evaluators
+NUMBA_KERNELS = NumbaKernels()
