@@ -33,6 +33,7 @@ from rso_engine.vocabulary import LANDSCAPE_MODES, RunState
 
 from .controller import DEFAULT_CONFIG, Controller
 from .help_text import make_help_dialog
+from .live.info import run_choices
 from .live.runner import SLOW_RATE
 from .live.snapshot import RunInfo, Snapshot
 from .pacing import FPS, FramePacer
@@ -154,7 +155,7 @@ class MainWindow(QMainWindow):
         self.filters.featuresToggled.connect(lambda on: self.controller.set_view_options(features=on))
 
     def _build_controls(self) -> None:
-        self.controls = ControlsPanel()
+        self.controls = ControlsPanel(run_choices())
         self.controls.set_config(self.controller.config)
         self.controls.set_sgd(self.controller.sgd_enabled)
         self.controls.set_speed(self.controller.speed)

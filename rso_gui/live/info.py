@@ -1,12 +1,24 @@
-"""The fixed facts of a run for the views (:class:`~rso_gui.live.snapshot.RunInfo`), asked of its trainers."""
+"""The fixed facts of a run for the views (:class:`~rso_gui.live.snapshot.RunInfo`), asked of its trainers,
+and what a run can be set to (:class:`~rso_gui.live.snapshot.RunChoices`)."""
 
 from __future__ import annotations
 
+from rso_engine.data import DATASET_NAMES
+from rso_engine.evaluators import evaluator_names
 from rso_engine.layers import Dense, Flatten
 from rso_engine.models import MODELS
 from rso_engine.training import RSOTrainer, SGDTrainer
 
-from .snapshot import LayerInfo, RunInfo
+from .snapshot import LayerInfo, RunChoices, RunInfo
+
+
+def run_choices() -> RunChoices:
+    """The models, datasets and evaluators this installation offers."""
+    return RunChoices(
+        models=tuple((name, description) for name, (_, description) in MODELS.items()),
+        datasets=tuple(DATASET_NAMES),
+        evaluators=("auto", *evaluator_names()),
+    )
 
 
 def per_sample_shape(x) -> tuple[int, ...]:

@@ -21,6 +21,16 @@ TRACE_EMPTY = 2  # trace value of a slot not filled yet (choices are -1, 0, 1)
 
 
 @dataclass(frozen=True)
+class RunChoices:
+    """What a run's settings can be set to, for the controls: models (name, description), datasets and
+    evaluators ("auto" first) by name."""
+
+    models: tuple[tuple[str, str], ...]
+    datasets: tuple[str, ...]
+    evaluators: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class LayerInfo:
     """One layer of the network for drawing: name, kind, description, parameters, activation shapes."""
 

@@ -30,10 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from rso_engine.config import BATCH_MODES, RunConfig
-from rso_engine.data import DATASET_NAMES
-from rso_engine.evaluators import evaluator_names
-from rso_engine.models import MODELS
 
+from ..live.snapshot import RunChoices
 from ..theme import THEMES, Theme
 
 #: the speed control's positions: weights per second, None = full speed
@@ -65,7 +63,7 @@ class ControlsPanel(QWidget):
     presentationToggled = Signal(bool)
     themeChanged = Signal(str)
 
-    def __init__(self, parent=None):
+    def __init__(self, choices: RunChoices, parent=None):
         super().__init__(parent)
         self._base = RunConfig()
         self._anneal_to_shown: float | None = None  # α as set_config left the box
@@ -102,15 +100,15 @@ class ControlsPanel(QWidget):
         form = QFormLayout(set_box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.model = QComboBox()
-        for key, (_, desc) in MODELS.items():
+        for key, desc in choices.models:
             self.model.addItem(key, key)
             self.model.setItemData(self.model.count() - 1, desc, Qt.ItemDataRole.ToolTipRole)
         self.dataset = QComboBox()
-        for name in DATASET_NAMES:
+        for name in choices.datasets:
             self.dataset.addItem(name, name)
         self.dataset.setToolTip("mnist-sample is bundled (works offline); the others are downloaded once")
         self.evaluator = QComboBox()
-        for name in ["auto", *evaluator_names()]:
+        for name in choices.evaluators:
             self.evaluator.addItem(name, name)
         self.evaluator.setToolTip("How RSO scores candidates; all give the same numbers, the fast ones sooner")
         self.batch = QSpinBox()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from rso_engine.config import RunConfig
+from rso_gui.live.info import run_choices
 from rso_gui.views.controls import ControlsPanel
 
 
 def make_panel(qtbot, cfg: RunConfig) -> tuple[ControlsPanel, list[RunConfig]]:
-    panel = ControlsPanel()
+    panel = ControlsPanel(run_choices())
     qtbot.addWidget(panel)
     panel.set_config(cfg)
     edited: list[RunConfig] = []
