@@ -48,10 +48,10 @@ def worker(spec: dict) -> dict:
     import numpy as np
 
     from rso_engine.backend import get_backend, to_numpy
-    from rso_engine.training.batches import BatchStream
     from rso_engine.data import load_dataset
     from rso_engine.evaluators import make_evaluator
     from rso_engine.models import build_model
+    from rso_engine.training.batches import BatchStream
 
     backend = get_backend(spec["backend"])
     ds = load_dataset(spec["dataset"], progress=False)

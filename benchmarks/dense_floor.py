@@ -31,10 +31,10 @@ def main(argv=None) -> int:
     import numpy as np
 
     from rso_engine.backend import get_backend
-    from rso_engine.training.batches import BatchStream
     from rso_engine.data import load_dataset
     from rso_engine.evaluators import make_evaluator
     from rso_engine.models import build_model
+    from rso_engine.training.batches import BatchStream
 
     ds = load_dataset(args.dataset, progress=False)
     rows = {}
