@@ -11,6 +11,7 @@ import pytest
 from rso_engine.events import WeightTried
 from rso_engine.training import RSOTrainer
 from rso_engine.vocabulary import RunState
+from rso_gui.live.probes import feature_maps
 from rso_gui.live.runner import PAUSE, Runner
 from rso_gui.live.snapshot import TRACE_EMPTY
 from rso_gui.views.tiles import TileLayout
@@ -189,3 +190,12 @@ def test_what_the_window_shows_of_the_schedule_is_the_trainers(start, tiny):
     snap = r.latest
     assert snap.cycle == 2 and snap.sigma_scale == pytest.approx(0.5 + 0.5 * 1 / 2)
     assert snap.curve.sigma == pytest.approx(r.rso.model.sigma[snap.last.param] * 0.75)
+
+
+def test_feature_maps_show_every_conv_block_of_the_paper_net(tiny):
+    """One map per block: after each ReLU, and block 6's batch norm, which feeds global pooling directly."""
+    t = RSOTrainer(tiny.replace(model="papernet"))
+    image, label, pred, maps = feature_maps(t, 3)
+    assert [name for name, _ in maps] == ["relu1", "relu2", "relu3", "relu4", "relu5", "bn6"]
+    assert [m.shape for _, m in maps] == [(16, 28, 28), (16, 14, 14), (16, 14, 14), (16, 7, 7), (16, 7, 7), (16, 7, 7)]
+    assert image.shape == (28, 28) and 0 <= pred < 10 and label == int(t.y_test[3])
