@@ -427,7 +427,10 @@ class WindowTools(QObject):
     def _recording_stopped(self, result) -> None:
         self.act_record.setText("Start recording")
         if result.error:
-            self.show_error("Record", f"the recording stopped: {result.error}")
+            lost = "" if result.path else "\n\nNothing was saved."
+            self.show_error("Record", f"the recording failed: {result.error}{lost}")
+        elif not result.frames:
+            self.window.statusBar().showMessage("nothing was recorded: stopped before the first frame", 6000)
         else:
             dropped = f", {result.dropped} dropped" if result.dropped else ""
             self.window.statusBar().showMessage(f"recorded {result.frames} frames{dropped}: {result.path}", 6000)
