@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,14 @@ def positive_int(text: str) -> int:
 
 
 def number(text: str) -> float:
-    """argparse type: any number (the config checks its range and names the field)."""
+    """argparse type: a finite number (the config checks its range and names the field)."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def nonneg_float(text: str) -> float:
@@ -147,7 +151,7 @@ def check_figure_names(args: argparse.Namespace) -> None:
 def _config_file_layer(cfg: RunConfig, path: str) -> RunConfig:
     """``cfg`` with the fields that config file ``path`` names replaced by the file's values."""
     loaded = RunConfig.load(path)  # validates, with the file's name in every message
-    data = json.loads(Path(path).read_text())
+    data = json.loads(Path(path).read_text(encoding="utf-8"))  # load() has checked it is UTF-8 JSON
     return cfg.replace(**{k: getattr(loaded, k) for k in data})
 
 
