@@ -11,10 +11,16 @@ stepping between events), not through this loop.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TypeVar
 
-from .events import Evaluated, SGDStep, WeightTried
+from .events import ChunkDone, CycleDone, Evaluated, LayerDone, SGDStep, WeightTried
+
+#: events after which a trainer's state is exactly the state after its last event (RSO scores weights in
+#: chunks: between a chunk's WeightTried events, weights and random streams are already further on)
+EXACT_EVENTS = (ChunkDone, LayerDone, CycleDone, Evaluated, SGDStep)
 
 #: weights tried (RSO) or steps taken (SGD) between two progress updates, at most
 PROGRESS_EVERY = 512
@@ -42,7 +48,8 @@ class Progress(Protocol):
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C while driving; ``saved`` is what the ``save`` hook returned then (e.g. the file), or None."""
+    """Ctrl-C while driving; ``saved`` is what the ``save`` hook returned then (e.g. the file), or None
+    (no hook, or a second Ctrl-C that did not wait for an exact state)."""
 
     def __init__(self, saved: Any = None):
         super().__init__()
@@ -50,6 +57,32 @@ class Interrupted(KeyboardInterrupt):
 
 
 T = TypeVar("T", bound=Drivable)
+
+
+class _DeferredCtrlC:
+    """While active (in the main thread), the first Ctrl-C only sets :attr:`requested`, so the loop can stop
+    at the next exact state and save that; a second one interrupts at once, as usual."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+        self._active = False
+
+    def __enter__(self) -> _DeferredCtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._active = True
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> bool:
+        if self._active:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
 
 
 def drive(
@@ -66,40 +99,52 @@ def drive(
     taken (in batches of up to :data:`PROGRESS_EVERY`) and of every evaluation, and closed at the end.
     ``save()``: called after every cycle's or epoch's evaluation, at the end if the run stopped after
     its last save, and on Ctrl-C, which then raises :class:`Interrupted` carrying what ``save()``
-    returned. ``stop(trainer)``: checked after every event; true ends the run there (the equal-budget
-    study stops SGD at a forward-pass budget).
+    returned. Ctrl-C takes effect at the next exact state (:data:`EXACT_EVENTS`; a chunk of weights is
+    a fraction of a second), so the saved run continues exactly as if never interrupted; a second Ctrl-C
+    stops at once and saves nothing (the last save stays as it was). ``stop(trainer)``: checked after
+    every exact event; true ends the run there (the equal-budget study stops SGD at a forward-pass budget).
     """
     pending = 0  # steps not yet reported to progress
     unsaved = False  # events since the last save
     try:
-        for ev in trainer.events():
-            if on_event is not None:
-                on_event(ev)
-            unsaved = True
-            if isinstance(ev, (WeightTried, SGDStep)):
-                pending += 1
-                if pending >= PROGRESS_EVERY and progress is not None:
-                    progress.advance(pending)
+        with _DeferredCtrlC() as ctrl_c:
+            for ev in trainer.events():
+                if on_event is not None:
+                    on_event(ev)
+                unsaved = True
+                if isinstance(ev, (WeightTried, SGDStep)):
+                    pending += 1
+                    if pending >= PROGRESS_EVERY and progress is not None:
+                        progress.advance(pending)
+                        pending = 0
+                elif isinstance(ev, Evaluated):
+                    if progress is not None:
+                        progress.advance(pending)
+                        progress.evaluated(ev)
                     pending = 0
-            elif isinstance(ev, Evaluated):
-                if progress is not None:
-                    progress.advance(pending)
-                    progress.evaluated(ev)
-                pending = 0
-                if save is not None and ev.cycle > 0:
-                    save()
-                    unsaved = False
-            if stop is not None and stop(trainer):
-                break
+                    if save is not None and ev.cycle > 0:
+                        save()
+                        unsaved = False
+                if not isinstance(ev, EXACT_EVENTS):
+                    continue
+                if ctrl_c.requested:
+                    if progress is not None:
+                        progress.close()
+                        progress = None
+                    raise Interrupted(save() if save is not None else None)
+                if stop is not None and stop(trainer):
+                    break
         if progress is not None and pending:
             progress.advance(pending)
         if save is not None and unsaved:
             save()
-    except KeyboardInterrupt as exc:
+    except Interrupted:
+        raise
+    except KeyboardInterrupt as exc:  # a second Ctrl-C, or one outside the main thread: mid-computation
         if progress is not None:
             progress.close()
             progress = None
-        raise Interrupted(save() if save is not None else None) from exc
+        raise Interrupted(None) from exc
     finally:
         if progress is not None:
             progress.close()

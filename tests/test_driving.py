@@ -1,5 +1,8 @@
 """The one driving loop (rso_engine.driving.drive): hooks, progress, saving, stopping, Ctrl-C."""
 
+import os
+import signal
+
 import pytest
 
 from helpers import sample, tiny_config
@@ -27,7 +30,7 @@ class FakeTrainer:
             for _ in range(self.steps_per_epoch):
                 self.steps += 1
                 if self.steps == self.interrupt_at:
-                    raise KeyboardInterrupt
+                    os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of a step
                 yield SGDStep(epoch, self.steps, 1.0, 32)
             yield CycleDone("sgd", epoch, self.steps, self.steps, 0.0)
             yield self._evaluated(epoch)
@@ -74,8 +77,42 @@ def test_ctrl_c_saves_closes_the_progress_and_says_what_was_saved():
     assert info.value.saved is None
 
 
-def test_trainer_run_is_the_same_loop():
+def test_trainer_run_is_the_same_loop(monkeypatch):
+    import rso_engine.training.base as base
+
     t = make_trainer(tiny_config(algorithm="sgd", cycles=1), sample(), get_backend("numpy"))
-    events = []
-    assert t.run(on_event=events.append) is t.history
-    assert [type(ev).__name__ for ev in events].count("Evaluated") == 2
+    calls = []
+    monkeypatch.setattr(base, "drive", lambda tr, on_event=None: calls.append((tr, on_event)) or tr.history)
+    hook = print
+    assert t.run(on_event=hook) is t.history and calls == [(t, hook)]
+
+
+def test_ctrl_c_in_the_middle_of_a_chunk_saves_an_exact_state(tmp_path, monkeypatch):
+    """Ctrl-C arriving while the evaluator scores a chunk (weights already changed, the Δ stream further
+    on) takes effect at the chunk's end: the saved run continues exactly like the uninterrupted one."""
+    from rso_engine.experiment import load_checkpoint, save_checkpoint
+
+    cfg = tiny_config(model="mlp", train_layers=["fc2"], n_train=64, batch_size=8, cycles=2)
+    full = make_trainer(cfg, sample(), get_backend("numpy"), evaluator="reference")
+    full.run()
+    t = make_trainer(cfg, sample(), get_backend("numpy"), evaluator="reference")
+    t.set_chunking(5, seconds=1e9)
+    sweep, calls = t.evaluator.sweep, []
+
+    def sweep_then_ctrl_c(*a, **k):
+        res = sweep(*a, **k)
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # lands inside the generator, mid-chunk
+        return res
+
+    monkeypatch.setattr(t.evaluator, "sweep", sweep_then_ctrl_c)
+    with pytest.raises(Interrupted) as info:
+        drive(t, save=lambda: save_checkpoint(tmp_path / "c.npz", t))
+    assert info.value.saved is not None and t.steps == 1 + 5 + 5  # at the end of the third chunk
+    (resumed,), _ = load_checkpoint(tmp_path / "c.npz", dataset=sample(), backend=get_backend("numpy"),
+                                    evaluator="reference")
+    resumed.run()
+    assert resumed.model.params_numpy().keys() == full.model.params_numpy().keys()
+    for k, v in full.model.params_numpy().items():
+        assert (resumed.model.params_numpy()[k] == v).all(), k

@@ -51,6 +51,8 @@ def drive_with_progress(trainer: Trainer, label: str, save: Callable[[], Any] | 
         if exc.saved is not None:
             print(f"\ninterrupted; saved the run to {exc.saved} (continue with --resume {exc.saved})",
                   file=sys.stderr)
+        elif save is not None:
+            print("\ninterrupted at once (a second Ctrl-C): nothing saved since the last save", file=sys.stderr)
         raise
 
 
