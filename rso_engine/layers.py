@@ -101,9 +101,6 @@ class Conv2d(Layer):
             out[self.full("bias")] = _np_zeros((self.cout,), dtype)
         return out
 
-    def out_hw(self, h: int, w: int) -> tuple[int, int]:
-        return h + 2 * self.pad - self.k + 1, w + 2 * self.pad - self.k + 1
-
     def _padded(self, x):
         xp = _xp(x)
         if self.pad == 0:

@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from .backend import to_numpy
 from .events import Evaluated
+from .files import write_atomic
 from .vocabulary import DEFAULT_X_AXIS, X_AXES, log_x_by_default, x_axis_name
 
 FORMATS = ("png", "svg", "pdf")
@@ -98,8 +100,6 @@ def save_figure(
 
     The PNG is exactly ``size`` pixels (default: the figure's own size at its dpi).
     """
-    from .files import write_atomic  # noqa: PLC0415
-
     path = Path(path)
     fmt = _format_of(path, fmt)
     dpi = int(dpi or fig.get_dpi())
@@ -307,8 +307,6 @@ def batch_sweep_figure(
 
 # --------------------------------------------------------------------------- filters
 def _as_numpy(a: Any) -> np.ndarray:
-    from .backend import to_numpy  # noqa: PLC0415
-
     return np.asarray(to_numpy(a), dtype=np.float64)
 
 

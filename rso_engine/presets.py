@@ -26,6 +26,7 @@ from typing import Any
 import platformdirs
 
 from .config import ConfigError, RunConfig
+from .files import write_atomic
 from .resources import resource_path
 
 PRESET_SUFFIX = ".json"
@@ -219,8 +220,6 @@ def save_preset(
     are kept. An existing user preset of that name is replaced only with ``overwrite=True``; a
     built-in name is refused unless ``shadow_builtin=True``. The file is written atomically.
     """
-    from .files import write_atomic  # noqa: PLC0415
-
     validate_name(name)
     builtin = _files(builtin_presets_dir())
     if name in builtin and not shadow_builtin:

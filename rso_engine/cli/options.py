@@ -16,8 +16,9 @@ from typing import Any
 from ..config import BATCH_MODES, DTYPES, IN_LAYER_ORDERS, LAYER_ORDERS, RunConfig
 from ..data import load_dataset
 from ..models import MODELS
-from ..plots import FORMATS, X_AXES, PlotError, parse_size
+from ..plots import FORMATS, PlotError, parse_size
 from ..presets import load_preset
+from ..vocabulary import DEFAULT_X_AXIS, X_AXES
 
 #: argparse dest -> RunConfig field, for the run options that map one to one
 FIELD_OPTIONS = (
@@ -101,7 +102,7 @@ def run_options() -> argparse.ArgumentParser:
     r.add_argument("--no-anneal", dest="anneal", action="store_false", default=None,
                    help="keep σ constant instead of annealing it linearly towards α·σ_d")
     r.add_argument("--anneal-to", type=number, metavar="ALPHA",
-                   help="α, in (0, 1]: cycle e of C runs at σ_d·(α + (1 − α)(C − e)/C), so the first at σ_d and "
+                   help="α, in (0, 1]: cycle e = 0 … C − 1 runs at σ_d·(α + (1 − α)(C − e)/C), so the first at σ_d and "
                         "the last at σ_d·(α + (1 − α)/C) (default 0.1, the authors' code)")
     r.add_argument("--stay-decay", type=nonneg_float, metavar="λ",
                    help="the stay candidate is w·(1−λ) (authors' code: 1e-4; default 0)")
@@ -136,7 +137,7 @@ def plot_options(p: argparse.ArgumentParser, help_text: str, x_axis: bool = True
     g.add_argument("--plot", metavar="FILE", action="append", help=help_text)
     figure_size_options(g)
     if x_axis:
-        g.add_argument("--x-axis", choices=list(X_AXES), default="cycles",
+        g.add_argument("--x-axis", choices=list(X_AXES), default=DEFAULT_X_AXIS,
                        help="what the x-axis counts (default cycles)")
 
 

@@ -1,7 +1,7 @@
 """Panel 1: the loss landscape along the weight RSO just decided, with its three candidates.
 
 1-D: the mini-batch loss (mean cross-entropy over the weight's own batch) as the weight is swept over
-about ±3σ_d around its value, all other weights as they are; markers at w − Δ, w and w + Δ (their
+about ±3σ (σ of its cycle) around its value, all other weights as they are; markers at w − Δ, w and w + Δ (their
 losses as the engine computed them) and a ring around the one kept. 2-D: the loss over this weight and
 the next one in the sweep (RSO moves along the axes), or over two filter-normalised random directions
 (Li et al. 2018), as an image with the current point marked.
