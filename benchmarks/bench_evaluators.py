@@ -52,6 +52,7 @@ def worker(spec: dict) -> dict:
     from rso_engine.evaluators import make_evaluator
     from rso_engine.models import build_model
     from rso_engine.training.batches import BatchStream
+    from rso_engine.training.rso import DEFAULT_CHUNK_SECONDS, DEFAULT_MAX_CHUNK
 
     backend = get_backend(spec["backend"])
     ds = load_dataset(spec["dataset"], progress=False)
@@ -79,6 +80,7 @@ def worker(spec: dict) -> dict:
     drng = np.random.default_rng([0, 1])
     layers = []
     sync = (lambda: xp.cuda.Device().synchronize()) if backend.is_gpu else (lambda: None)
+    # the first cycle of the default plan: output layer first, σ = σ_d (the first cycle is not annealed)
     for group in reversed(model.groups):
         shared = stream.take(1) if spec["mode"] != "weight" else None
         ev.begin_group(group, group.params)
@@ -100,7 +102,7 @@ def worker(spec: dict) -> dict:
                 done += k
                 if first is None:  # the first weight of a tensor pays for the caches it needs
                     first = dt
-                chunk = max(1, min(4096, int(0.05 / max(dt / k, 1e-9))))  # chunks of ~50 ms, like the trainer
+                chunk = max(1, min(DEFAULT_MAX_CHUNK, int(DEFAULT_CHUNK_SECONDS / max(dt / k, 1e-9))))  # as the trainer
             tensors.append({"param": p, "size": size, "done": done, "seconds": spent, "first": first})
         ev.end_group(group)
         layers.append({"layer": group.name, "tensors": tensors})
