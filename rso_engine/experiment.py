@@ -22,6 +22,7 @@ from .config import RunConfig
 from .events import Evaluated
 from .files import write_atomic
 from .training import RSOTrainer, SGDTrainer, Trainer
+from .training import state as check
 
 CHECKPOINT_FORMAT = "rso-checkpoint"
 CHECKPOINT_VERSION = 2
@@ -71,21 +72,25 @@ def save_history(path: str | Path, history: Sequence[Evaluated], config: RunConf
 
 
 def load_history(path: str | Path) -> list[Evaluated]:
-    """Read a history written by :func:`save_history` (CSV or JSON)."""
+    """Read a history written by :func:`save_history` (CSV or JSON); a ``ValueError`` naming the file if
+    it cannot be read or a row lacks a field or holds a value of the wrong type."""
     path = Path(path)
-    text = path.read_text()
-    if path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(io.StringIO(text)))
-    else:
-        rows = json.loads(text)["history"]
-    out = []
-    for row in rows:
-        out.append(Evaluated(
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".csv":
+            rows = list(csv.DictReader(io.StringIO(text)))
+        else:
+            rows = json.loads(text)["history"]
+        return [Evaluated(
             str(row["algorithm"]), int(row["cycle"]), float(row["train_loss"]), float(row["test_loss"]),
             float(row["test_accuracy"]), int(row["weight_updates"]), int(row["forward_samples"]),
             float(row["seconds"]),
-        ))
-    return out
+        ) for row in rows]
+    except OSError as exc:
+        raise ValueError(f"cannot read the history {path}: {exc.strerror or exc}") from exc
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
+        raise ValueError(f"{path} is not a readable rso history ({exc.__class__.__name__}: {exc}); "
+                         "write it again with --history") from exc
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -115,29 +120,83 @@ def save_checkpoint(path: str | Path, trainers: Trainer | Sequence[Trainer], ext
     return path
 
 
+def _noun(kind: str) -> str:
+    return kind.removeprefix("rso-")  # "checkpoint", "session"
+
+
+def _damaged(path: Path, kind: str, problem: str) -> CheckpointError:
+    return CheckpointError(f"{path} is damaged: {problem}; use an earlier copy of the {_noun(kind)} "
+                           "or start a new run")
+
+
+def _parse_header(path: Path, raw: np.ndarray, kind: str) -> dict[str, Any]:
+    try:
+        header = json.loads(raw.tobytes().decode())
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deeply
+        raise _damaged(path, kind, f"its header is not readable JSON ({exc.__class__.__name__})") from exc
+    if not isinstance(header, dict):
+        raise _damaged(path, kind, f"its header is a JSON {type(header).__name__}, not an object")
+    return header
+
+
+def _check_header(path: Path, header: dict[str, Any], kind: str) -> None:
+    """The structure every checkpoint header has: format, version, trainers with config and state, extra."""
+    fmt = header.get("format")
+    if fmt != kind:
+        if isinstance(fmt, str) and fmt.startswith("rso-"):
+            raise CheckpointError(f"{path} holds a {fmt!r} file, not a {kind!r}")
+        raise CheckpointError(f"{path} is damaged or not an rso {_noun(kind)}: its header names the format "
+                              f"{check.describe(fmt)}, not {kind!r}")
+    version = header.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path} has an unknown format version {version!r}; it was not written by a "
+                              f"released rso and cannot be opened (the file may be damaged)")
+    if version > CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer rso (format version {version}; this one reads up "
+                              f"to {CHECKPOINT_VERSION}); upgrade rso to open it")
+    entries = header.get("trainers")
+    if not isinstance(entries, list) or not entries:
+        raise _damaged(path, kind, "its header lists no runs ('trainers' must be a non-empty list)")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict) or not isinstance(
+            entry.get("state"), dict
+        ):
+            raise _damaged(path, kind, f"run {i + 1} in its header is not an object with a config and a state")
+    if not isinstance(header.get("extra", {}), dict):
+        raise _damaged(path, kind, "the extra data in its header is not a JSON object")
+
+
 def read_checkpoint(path: str | Path, kind: str = CHECKPOINT_FORMAT) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The header and arrays of a checkpoint, refusing other formats and newer versions clearly."""
+    """The header and arrays of a checkpoint, refusing other formats and newer versions clearly.
+
+    The header is checked for its structure (a JSON object with a known format and version and a
+    non-empty list of runs, each with a config and a state); the values are checked by
+    :func:`checkpoint_configs` and the trainers' ``load_state_dict``.
+    """
     path = Path(path)
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+        if magic != b"PK\x03\x04":  # np.load would take anything else for a pickle
+            what = "it is empty" if not magic else "it is not an .npz archive"
+            raise CheckpointError(f"{path} is not a readable rso file ({what}); it may be truncated, damaged or "
+                                  f"not a {_noun(kind)}")
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
+    except CheckpointError:
+        raise
     except FileNotFoundError as exc:
         raise CheckpointError(f"{path}: no such file") from exc
     except Exception as exc:  # zipfile.BadZipFile, ValueError, OSError: a damaged or foreign file
         raise CheckpointError(f"{path} is not a readable rso file ({exc.__class__.__name__}: {exc}); "
-                              "it may be truncated or not a checkpoint") from exc
+                              f"it may be truncated or not a {_noun(kind)}") from exc
     if "__header__" not in arrays:
-        raise CheckpointError(f"{path} is an .npz file but not an rso checkpoint (no header)")
-    header = json.loads(arrays.pop("__header__").tobytes().decode())
-    if header.get("format") != kind:
-        raise CheckpointError(f"{path} holds a {header.get('format')!r} file, not a {kind!r}")
-    version = header.get("version")
-    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path} was written by a newer rso (format version {version}; this one reads up "
-                              f"to {CHECKPOINT_VERSION}); upgrade rso to open it")
-    for entry in header.get("trainers", []):
-        model = str(entry.get("config", {}).get("model", "")).lower() if isinstance(entry, dict) else ""
-        changed = CHANGED_MODELS.get(version, {}).get(model)
+        raise CheckpointError(f"{path} is an .npz file but not an rso {_noun(kind)} (no header)")
+    header = _parse_header(path, arrays.pop("__header__"), kind)
+    _check_header(path, header, kind)
+    version = header["version"]
+    for entry in header["trainers"]:
+        changed = CHANGED_MODELS.get(version, {}).get(str(entry["config"].get("model", "")).lower())
         if changed:
             raise CheckpointError(f"{path} was made by an older version of rso (format version {version}): "
                                   f"{changed}, so its weights do not fit the network this rso trains; "
@@ -145,19 +204,53 @@ def read_checkpoint(path: str | Path, kind: str = CHECKPOINT_FORMAT) -> tuple[di
     return header, arrays
 
 
+def checkpoint_configs(path: str | Path, header: dict[str, Any], kind: str = CHECKPOINT_FORMAT) -> list[RunConfig]:
+    """The validated config of each run in a header from :func:`read_checkpoint`, and its history checked."""
+    path = Path(path)
+    configs = []
+    for i, entry in enumerate(header["trainers"]):
+        try:
+            config = RunConfig.from_dict(entry["config"])
+        except Exception as exc:  # noqa: BLE001 - ConfigError, or a type the validation did not foresee
+            raise _damaged(path, kind, f"the config of run {i + 1} is not valid ({exc})") from exc
+        try:
+            check.history(entry["state"].get("history"), config.algorithm)
+        except check.StateError as exc:
+            raise _damaged(path, kind, f"run {i + 1} ({config.algorithm}): {exc}") from exc
+        configs.append(config)
+    return configs
+
+
 def load_checkpoint(path: str | Path, dataset=None, backend: Backend | None = None, evaluator=None,
                     kind: str = CHECKPOINT_FORMAT) -> tuple[list[Trainer], dict[str, Any]]:
-    """Rebuild the trainers saved by :func:`save_checkpoint`, ready to continue; returns (trainers, extra)."""
+    """Rebuild the trainers saved by :func:`save_checkpoint`, ready to continue; returns (trainers, extra).
+
+    Every value read from the file is checked before it reaches a trainer (see
+    :mod:`rso_engine.training.state`): anything that does not fit raises a :class:`CheckpointError`
+    naming the file and the field; so does any other failure while rebuilding a run. A
+    :class:`~rso_engine.data.DataError` (the run's data cannot be loaded here) passes through.
+    """
+    from .data import DataError  # noqa: PLC0415 - the data layer (and pooch) only when a run is rebuilt
+
+    path = Path(path)
     header, arrays = read_checkpoint(path, kind)
     trainers = []
-    for i, entry in enumerate(header["trainers"]):
-        config = RunConfig.from_dict(entry["config"])
-        trainer = make_trainer(config, dataset, backend, evaluator)
+    for i, (entry, config) in enumerate(zip(header["trainers"], checkpoint_configs(path, header, kind))):
+        run = f"run {i + 1} ({config.algorithm})"
+        try:
+            trainer = make_trainer(config, dataset, backend, evaluator)
+        except DataError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a config that validates yet cannot be built
+            raise CheckpointError(f"{path}: {run} cannot be rebuilt from its saved config ({exc})") from exc
         prefix = f"t{i}/"
         mine = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
         try:
             trainer.load_state_dict(entry["state"], mine)
-        except (KeyError, ValueError) as exc:
-            raise CheckpointError(f"{path}: the saved state does not fit its config ({exc})") from exc
+        except check.StateError as exc:
+            raise _damaged(path, kind, f"{run}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - nothing read from a file may escape as a traceback
+            raise _damaged(path, kind, f"the saved state of {run} cannot be restored "
+                                       f"({exc.__class__.__name__}: {exc})") from exc
         trainers.append(trainer)
     return trainers, header.get("extra", {})

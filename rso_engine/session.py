@@ -24,12 +24,20 @@ from typing import Any
 
 from . import __version__
 from .backend import Backend
-from .experiment import CHECKPOINT_FORMAT, CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from .experiment import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    checkpoint_configs,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 from .training import Trainer
 
 SESSION_FORMAT = "rso-session"
 SESSION_VERSION = 1
 SESSION_SUFFIX = ".rso.npz"
+_ROLES = ("rso", "sgd")  # the runs of a session, in the order they are saved
 #: for file dialogs
 SESSION_FILE_FILTER = f"rso sessions (*{SESSION_SUFFIX})"
 
@@ -89,9 +97,13 @@ def save_session(
     except (TypeError, ValueError) as exc:
         raise SessionError(f"cannot save session {path}: its extra data is not JSON-able ({exc})") from exc
     trainers = [rso_trainer] + ([sgd_trainer] if sgd_trainer is not None else [])
+    for role, trainer in zip(_ROLES, trainers):
+        if not isinstance(trainer, Trainer) or trainer.algorithm != role:
+            raise SessionError(f"cannot save session {path}: its {role} run is a "
+                               f"{getattr(trainer, 'algorithm', type(trainer).__name__)} trainer")
     header_extra = {
         "session_version": SESSION_VERSION,
-        "roles": ["rso", "sgd"][: len(trainers)],
+        "roles": list(_ROLES[: len(trainers)]),
         "rso_version": __version__,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "app": app,
@@ -121,9 +133,15 @@ def _check_header(path: Path, header: dict[str, Any]) -> dict[str, Any]:
             "upgrade rso to open it"
         )
     roles = extra.get("roles")
-    n = len(header.get("trainers", []))
-    if not isinstance(roles, list) or len(roles) != n or n not in (1, 2):
-        raise SessionError(f"{path} is damaged: its header lists {n} runs for roles {roles!r}")
+    n = len(header["trainers"])
+    if n not in (1, 2) or roles != list(_ROLES[:n]):
+        raise SessionError(f"{path} is damaged: its header lists {n} runs for roles {roles!r} "
+                           f"(a session holds {_ROLES[0]!r} and optionally {_ROLES[1]!r})")
+    algorithms = [entry["config"].get("algorithm", "rso") for entry in header["trainers"]]
+    if algorithms != roles:
+        raise SessionError(f"{path} is damaged: its runs are {algorithms!r} for roles {roles!r}")
+    if not isinstance(extra.get("app", {}), dict):
+        raise SessionError(f"{path} is damaged: the window's settings in it are not a JSON object")
     return extra
 
 
@@ -131,18 +149,24 @@ def read_session_info(path: str | Path) -> dict[str, Any]:
     """What a session file holds, without building trainers (cheap; for "Open" dialogs and ``rso session``).
 
     Returns ``{"session_version", "rso_version", "saved_at", "app", "runs": [{"role", "config",
-    "history", "finished_cycles"}]}``. Raises :class:`SessionError` like :func:`load_session`.
+    "history", "finished_cycles"}]}`` with each config validated (a full dict, as ``RunConfig.to_dict``
+    writes it) and each history checked. Raises :class:`SessionError` like :func:`load_session`; the
+    weights and the rest of the state are checked only when the session is loaded.
     """
     path = Path(path)
     header = _read_header(path)
     extra = _check_header(path, header)
+    try:
+        configs = checkpoint_configs(path, header, kind=SESSION_FORMAT)
+    except CheckpointError as exc:
+        raise SessionError(str(exc)) from exc
     runs = []
-    for role, entry in zip(extra["roles"], header["trainers"]):
-        history = entry["state"].get("history", [])
+    for role, entry, config in zip(extra["roles"], header["trainers"], configs):
+        history = entry["state"]["history"]
         runs.append(
             {
                 "role": role,
-                "config": entry["config"],
+                "config": config.to_dict(),
                 "history": history,
                 "finished_cycles": history[-1][1] if history else 0,
             }
@@ -167,11 +191,7 @@ def _read_header(path: Path) -> dict[str, Any]:
             raise SessionError(
                 f"{path} is a training checkpoint, not a session; continue it with `rso train --resume {path}`"
             ) from exc
-        if "newer rso" in msg:
-            raise SessionError(msg.replace("checkpoint", "session")) from exc
-        raise SessionError(
-            msg.replace("not a checkpoint", "not a session").replace("not an rso checkpoint", "not an rso session")
-        ) from exc
+        raise SessionError(msg) from exc
     return header
 
 

@@ -535,3 +535,31 @@ def test_fashion_mnist_from_system_folder(tmp_path, monkeypatch, dead_url):
     # the Debian files are among the accepted checksums
     for name, digests in data.KNOWN_DIGESTS["fashion-mnist"].items():
         assert data.file_matches(DEBIAN_FASHION / name, digests), name
+
+
+def test_data_dir_images_must_be_28x28_with_finite_pixels_and_both_splits_non_empty(tmp_path):
+    small = np.zeros((30, 14, 14), np.uint8)
+    folder = write_folder(tmp_path / "small", gz=True, train_images=small)
+    with pytest.raises(DataError, match=r"small/train-images-idx3-ubyte.gz: its images are 14x14 pixels; "
+                                        r"rso's models need 28x28"):
+        data.load_dataset(data_dir=folder)
+    nan = np.zeros((10, 28, 28), np.float32)
+    nan[3, 4, 5] = np.nan
+    folder = write_folder(tmp_path / "nan", gz=False, test_images=nan)
+    with pytest.raises(DataError, match=r"nan/t10k-images-idx3-ubyte: pixel values include NaN or infinity"):
+        data.load_dataset(data_dir=folder)
+    inf_labels = np.full(30, np.inf, np.float32)
+    folder = write_folder(tmp_path / "inf", gz=False, train_labels=inf_labels)
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte: labels are not whole numbers"):
+        data.load_dataset(data_dir=folder)
+    folder = write_folder(tmp_path / "empty", gz=False, test_images=np.zeros((0, 28, 28), np.uint8),
+                          test_labels=np.zeros(0, np.uint8))
+    with pytest.raises(DataError, match=r"empty/t10k-images-idx3-ubyte holds no images"):
+        data.load_dataset(data_dir=folder)
+
+
+def test_read_idx_a_header_promising_more_than_fits_in_int64(tmp_path):
+    path = tmp_path / "huge-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 0x08, 4]) + b"\xff\xff\xff\xff" * 4 + b"\x00" * 100)
+    with pytest.raises(DataError, match="huge-idx3-ubyte: truncated: the header promises"):
+        data.read_idx(path)

@@ -33,8 +33,8 @@ def test_config_json_round_trip(tmp_path):
     ({"model": "resnet"}, "model must be one of"),
     ({"batch_size": 0}, "batch_size must be a whole number"),
     ({"batch_mode": "sample"}, "batch_mode must be one of"),
-    ({"lr": -1}, "lr must be a number"),
-    ({"momentum": 1.0}, "momentum must be below 1"),
+    ({"lr": -1}, r"lr must be a finite number > 0"),
+    ({"momentum": 1.0}, r"momentum must be a number in \[0, 1\)"),
     ({"seed": -3}, "seed"),
     ({"train_layers": []}, "train_layers is empty"),
 ])
@@ -65,6 +65,14 @@ def test_history_round_trips_through_csv_and_json(tmp_path):
     doc = json.loads((tmp_path / "h.json").read_text())
     assert doc["config"]["model"] == "oneconv"
     assert (tmp_path / "h.csv").read_text().splitlines()[0].startswith("algorithm,cycle,train_loss")
+    (tmp_path / "bad.csv").write_text("algorithm,cycle\nrso,x\n")
+    (tmp_path / "bad.json").write_text('{"history": [{"cycle": 1}]}')
+    (tmp_path / "latin.json").write_bytes(b"\xff\xfe")
+    for name in ("bad.csv", "bad.json", "latin.json"):
+        with pytest.raises(ValueError, match=f"{name} is not a readable rso history"):
+            load_history(tmp_path / name)
+    with pytest.raises(ValueError, match="cannot read the history .*missing.csv"):
+        load_history(tmp_path / "missing.csv")
 
 
 def test_checkpoints_refuse_foreign_damaged_and_newer_files(tmp_path):
@@ -85,6 +93,15 @@ def test_checkpoints_refuse_foreign_damaged_and_newer_files(tmp_path):
     np.savez(tmp_path / "newer.npz", **arrays)
     with pytest.raises(CheckpointError, match="newer rso"):
         load_checkpoint(tmp_path / "newer.npz", dataset=sample(), backend=NUMPY)
+    for version in (0, -1, "2", True, 2.0, None):
+        header["version"] = version
+        arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+        np.savez(tmp_path / "odd.npz", **arrays)
+        with pytest.raises(CheckpointError, match=rf"odd.npz has an unknown format version {version!r}"):
+            read_checkpoint(tmp_path / "odd.npz")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty.npz is not a readable rso file \(it is empty\)"):
+        read_checkpoint(tmp_path / "empty.npz")
 
 
 def test_a_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):

@@ -153,3 +153,31 @@ def test_sessions_from_the_previous_version_open_unless_their_network_changed(tm
         as_version_1(h), [e["config"].update(model="papernet") for e in h["trainers"]]))
     with pytest.raises(SessionError, match=r"made by an older version of rso.*paper net.*start a new run"):
         load_session(paper, dataset=sample(), backend=NUMPY)
+
+
+def test_the_cheap_look_at_a_session_checks_its_header_configs_and_histories(tmp_path):
+    rso, sgd = _pair(cycles=1)
+    _advance(rso.events(), WeightTried, 3)
+    path = save_session(tmp_path / "ok.rso.npz", rso, sgd)
+
+    def old_config(h):  # a config as an older rso wrote it: a field missing gets its default
+        h["trainers"][0]["config"].pop("anneal_to")
+
+    info = read_session_info(_rewrite_header(path, tmp_path / "old.rso.npz", old_config))
+    assert info["runs"][0]["config"]["anneal_to"] == 0.1 and info["runs"][1]["config"]["algorithm"] == "sgd"
+    for change, match in [
+        (lambda h: h["trainers"].pop(), r"lists 1 runs for roles \['rso', 'sgd'\]"),
+        (lambda h: h["extra"].update(roles=["rso", {}]), r"roles"),
+        (lambda h: h["trainers"][0]["config"].update(algorithm="sgd"), r"its runs are \['sgd', 'sgd'\]"),
+        (lambda h: h["trainers"][1]["config"].update(cycles="2"), r"the config of run 2 is not valid.*cycles"),
+        (lambda h: h["trainers"][0]["state"]["history"][0].pop(), r"run 1 \(rso\): history row 1 must be a list of 8"),
+        (lambda h: h["trainers"][0].update(state=[]), r"run 1 in its header is not an object with a config and a st"),
+        (lambda h: h.update(trainers={}), r"lists no runs"),
+    ]:
+        bad = _rewrite_header(path, tmp_path / "bad.rso.npz", change)
+        with pytest.raises(SessionError, match=match):
+            read_session_info(bad)
+        with pytest.raises(SessionError, match=match):
+            load_session(bad, dataset=sample(), backend=NUMPY)
+    with pytest.raises(SessionError, match="its sgd run is a rso trainer"):
+        save_session(tmp_path / "swapped.rso.npz", rso, rso)

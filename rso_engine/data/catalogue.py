@@ -25,6 +25,9 @@ FASHION_MNIST_CLASSES: tuple[str, ...] = (
     "Ankle boot",
 )
 
+# Every dataset rso knows holds 28×28 grey images (the models' first layers are built for them).
+IMAGE_SIZE: tuple[int, int] = (28, 28)
+
 # The four standard files, by role; each may be gzipped (".gz") or raw.
 IDX_FILE_NAMES: dict[str, str] = {
     "train_images": "train-images-idx3-ubyte",

@@ -19,6 +19,7 @@ from .catalogue import (
     DATASET_NAMES,
     DOWNLOAD_SIZES,
     IDX_FILE_NAMES,
+    IMAGE_SIZE,
     MNIST_CLASSES,
     SYSTEM_DIRS,
     SYSTEM_PACKAGES,
@@ -118,7 +119,13 @@ def _normalise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndar
 def _as_uint8_images(arr: np.ndarray, path: Path, fix: str) -> np.ndarray:
     if arr.ndim != 3:
         raise DataError(f"{path}: expected images (a rank-3 IDX file), found shape {arr.shape}; {fix}.")
+    if arr.shape[1:] != IMAGE_SIZE:
+        h, w = IMAGE_SIZE
+        raise DataError(f"{path}: its images are {arr.shape[1]}x{arr.shape[2]} pixels; rso's models need "
+                        f"{h}x{w} (MNIST and Fashion-MNIST): {fix}.")
     if arr.dtype != np.uint8:
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise DataError(f"{path}: pixel values include NaN or infinity; {fix}.")
         if arr.min(initial=0) < 0 or arr.max(initial=0) > 255:
             raise DataError(f"{path}: pixel values outside 0..255; {fix}.")
         arr = arr.astype(np.uint8)
@@ -128,7 +135,7 @@ def _as_uint8_images(arr: np.ndarray, path: Path, fix: str) -> np.ndarray:
 def _as_labels(arr: np.ndarray, path: Path, fix: str, n_classes: int) -> np.ndarray:
     if arr.ndim != 1:
         raise DataError(f"{path}: expected labels (a rank-1 IDX file), found shape {arr.shape}; {fix}.")
-    if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
+    if arr.dtype.kind == "f" and not (np.isfinite(arr).all() and np.all(arr == np.round(arr))):
         raise DataError(f"{path}: labels are not whole numbers; {fix}.")
     labels = arr.astype(np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
@@ -150,13 +157,9 @@ def _dataset_from_files(
                 f"{ipath} holds {xs[split].shape[0]} images but {lpath} holds {ys[split].shape[0]} labels; "
                 f"they must match: {fix}."
             )
-    if xs["train"].shape[1:] != xs["test"].shape[1:]:
-        raise DataError(
-            f"{files['train_images']} has {xs['train'].shape[1]}x{xs['train'].shape[2]} images but "
-            f"{files['test_images']} has {xs['test'].shape[1]}x{xs['test'].shape[2]}; they must match: {fix}."
-        )
-    if xs["train"].shape[0] == 0:
-        raise DataError(f"{files['train_images']} holds no images: {fix}.")
+    for split in ("train", "test"):
+        if xs[split].shape[0] == 0:
+            raise DataError(f"{files[f'{split}_images']} holds no images: {fix}.")
     train_x, test_x, mean, std = _normalise(xs["train"], xs["test"])
     return Dataset(name, train_x, ys["train"], test_x, ys["test"], mean, std, source, classes)
 
@@ -201,6 +204,7 @@ def _load_sample() -> Dataset:
     if (
         images.dtype != np.uint8
         or images.ndim != 3
+        or images.shape[1:] != IMAGE_SIZE
         or labels.ndim != 1
         or images.shape[0] != labels.shape[0]
         or labels.size == 0

@@ -7,6 +7,7 @@ what to do about it.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import re
 import zlib
@@ -107,7 +108,7 @@ def read_idx(path: str | os.PathLike, fix: str = FIX_DELETE) -> np.ndarray:
         raise fail("its header is cut short")
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = _IDX_DTYPES[type_code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: a damaged header cannot overflow
     got = len(raw) - header
     if got < expected:
         raise fail(

@@ -8,7 +8,7 @@ history), so a run saved at any event and resumed continues exactly as if never 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ from ..driving import drive
 from ..events import Evaluated
 from ..models import Model, build_model, cross_entropy
 from ..parallel import for_each
+from . import state as check
 
 EVAL_CHUNK = 1000  # images per forward pass when evaluating
 
@@ -116,16 +117,35 @@ class Trainer:
         arrays.update({f"buffer/{k}": np.array(to_numpy(v)) for k, v in self.model.buffers.items()})
         return meta, arrays
 
-    def _load_base_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    def _load_base_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray], own: Iterable[str] = ()) -> None:
+        """Check and restore what every trainer saves; ``own`` names the subclass's arrays (checked by it).
+
+        Raises :class:`~rso_engine.training.state.StateError` naming the field, before changing anything.
+        """
+        meta = check.mapping(meta, "the saved state")
         if meta.get("algorithm") != self.algorithm:
-            raise ValueError(f"this state is from a {meta.get('algorithm')} run, not {self.algorithm}")
-        self.model.set_params({k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")})
+            raise check.StateError(f"this state is of the algorithm {check.describe(meta.get('algorithm'))}, "
+                                   f"not {self.algorithm}")
+        params = {f"param/{k}": s for k, s in self.model.param_shapes().items()}
+        buffers = {f"buffer/{name}": (layer.channels,) for layer in self.model.bn_layers()
+                   for name in layer.buffer_names()}
+        check.only_keys(arrays, [*params, *buffers, *own])
+        host = {k[len("param/"):]: check.float_array(arrays, k, s) for k, s in params.items()}
+        saved_buffers = {}
+        if any(k.startswith("buffer/") for k in arrays):  # none before the first evaluation
+            saved_buffers = {k[len("buffer/"):]: check.float_array(arrays, k, s) for k, s in buffers.items()}
+            negative = [k for k in saved_buffers if k.endswith(".var") and (saved_buffers[k] < 0).any()]
+            if negative:
+                raise check.StateError(f"the array buffer/{negative[0]} holds negative variances")
+        weight_updates = check.count(meta.get("weight_updates"), "weight_updates")
+        forward_samples = check.count(meta.get("forward_samples"), "forward_samples")
+        seconds = check.number(meta.get("seconds"), "seconds")
+        history = check.history(meta.get("history"), self.algorithm)
+        self.model.set_params(host)
         xp = self.backend.xp
-        self.model.buffers = {k[len("buffer/"):]: xp.asarray(v) for k, v in arrays.items() if k.startswith("buffer/")}
-        self.weight_updates = int(meta["weight_updates"])
-        self.forward_samples = int(meta["forward_samples"])
-        self.seconds = float(meta["seconds"])
-        self.history = [Evaluated(*row) for row in meta["history"]]
+        self.model.buffers = {k: xp.asarray(v, dtype=self.model.dtype) for k, v in saved_buffers.items()}
+        self.weight_updates, self.forward_samples, self.seconds = weight_updates, forward_samples, seconds
+        self.history = history
 
     def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(JSON-able metadata, NumPy arrays) capturing the run exactly at the current event."""

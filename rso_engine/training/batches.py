@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from . import state as check
+
 
 class BatchStream:
     """An endless stream of mini-batches of ``batch_size`` distinct indices from ``range(n)``.
@@ -46,6 +48,10 @@ class BatchStream:
         return {"rng": self.rng.bit_generator.state, "pos": self.pos, "perm": self.perm.copy()}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.rng.bit_generator.state = state["rng"]
-        self.pos = int(state["pos"])
-        self.perm = np.asarray(state["perm"], np.int64)
+        """Continue from a :meth:`state` (read from a file: checked first, a :class:`StateError` if it
+        does not fit: ``perm`` must be empty or an order of ``range(n)``, ``pos`` inside it)."""
+        state = check.mapping(state, "the batch stream")
+        perm = check.permutation(state.get("perm"), "rso/perm", self.n, allow_empty=True)
+        pos = check.count(state.get("pos"), "the batch stream's position", high=len(perm))
+        check.rng_state(self.rng, state.get("rng"), "the batch stream's random state")
+        self.pos, self.perm = pos, perm

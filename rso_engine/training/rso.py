@@ -23,6 +23,7 @@ from ..config import RunConfig
 from ..evaluators import Evaluator, make_evaluator
 from ..events import STAY, ChunkDone, CycleDone, LayerDone, WeightTried
 from ..models import ParamGroup
+from . import state as check
 from .base import Stopwatch, Trainer, TrainingError
 from .batches import BatchStream
 
@@ -364,15 +365,45 @@ class RSOTrainer(Trainer):
         return meta, arrays
 
     def load_state_dict(self, meta, arrays):
-        self._load_base_state(meta, arrays)
-        r = meta["rso"]
-        self.position = SweepPosition(**r["position"])
-        self.steps = int(r["steps"])
-        self.layer_changed = int(r["layer_changed"])
-        self.layer_seconds = float(r["layer_seconds"])
-        self.delta_rng.bit_generator.state = r["delta_rng"]
-        self.stream.set_state({**r["stream"], "perm": arrays["rso/perm"]})
-        self.shared_batch = arrays.get("rso/shared_batch")
-        self.model.sigma = {k: float(v) for k, v in r["sigma"].items()}
+        """Continue from a :meth:`state_dict` (read from a file: every value is checked against the model,
+        the plan and the data first; a :class:`~rso_engine.training.state.StateError` if one does not fit)."""
+        cfg = self.config
+        r = check.mapping(check.mapping(meta, "the saved state").get("rso"), "the saved RSO state")
+        self._load_base_state(meta, arrays, own=("rso/perm", "rso/shared_batch"))
+        position = self._saved_position(r.get("position"))
+        steps = check.count(r.get("steps"), "rso.steps")
+        layer_changed = check.count(r.get("layer_changed"), "rso.layer_changed")
+        layer_seconds = check.number(r.get("layer_seconds"), "rso.layer_seconds")
+        sigma = check.mapping(r.get("sigma"), "rso.sigma")
+        if set(sigma) != set(self.model.params):
+            raise check.StateError(f"rso.sigma names {sorted(sigma)}; {self.model.name} has "
+                                   f"{sorted(self.model.params)}")
+        sigma = {k: check.number(v, f"rso.sigma.{k}") for k, v in sigma.items()}
+        shared = arrays.get("rso/shared_batch")
+        if shared is not None:
+            if cfg.batch_mode == "weight":
+                raise check.StateError("the array rso/shared_batch is saved but the batch mode is 'weight'")
+            shared = check.index_array(shared, "rso/shared_batch", self.n_train, (1, cfg.batch_size))
+        check.rng_state(self.delta_rng, r.get("delta_rng"), "rso.delta_rng")
+        self.stream.set_state({**check.mapping(r.get("stream"), "rso.stream"), "perm": arrays.get("rso/perm")})
+        self.position, self.steps = position, steps
+        self.layer_changed, self.layer_seconds = layer_changed, layer_seconds
+        self.shared_batch = shared
+        self.model.sigma = sigma
         self.evaluator.invalidate()
 
+    def _saved_position(self, saved: Any) -> SweepPosition:
+        """A saved sweep position, if it lies inside the plan (or is the end of the run)."""
+        p = check.mapping(saved, "rso.position")
+        fields = set(SweepPosition.__dataclass_fields__)
+        if set(p) != fields:
+            raise check.StateError(f"rso.position has the fields {sorted(p)}; it needs {sorted(fields)}")
+        cycle = check.count(p["cycle"], "rso.position.cycle", high=self.config.cycles)
+        group = check.count(p["group"], "rso.position.group", high=len(self.plan) - 1)
+        layer = self.plan[group]
+        param = check.count(p["param"], "rso.position.param", high=len(layer.params))
+        size = self.model.params[layer.params[param]].size if param < len(layer.params) else 0
+        pos = check.count(p["pos"], "rso.position.pos", high=int(size))
+        if cycle == self.config.cycles and (group, param, pos) != (0, 0, 0):
+            raise check.StateError(f"rso.position {p} lies past the last cycle ({self.config.cycles})")
+        return SweepPosition(cycle, group, param, pos)

@@ -17,6 +17,7 @@ from ..backend import Backend, to_numpy
 from ..config import RunConfig
 from ..events import CycleDone, SGDStep
 from ..models import cross_entropy, softmax_grad
+from . import state as check
 from .base import Stopwatch, Trainer, TrainingError
 from .optim import apply_updates, sgd
 
@@ -101,10 +102,23 @@ class SGDTrainer(Trainer):
         return meta, arrays
 
     def load_state_dict(self, meta, arrays):
-        self._load_base_state(meta, arrays)
-        s = meta["sgd"]
-        self.epoch, self.step_in_epoch, self.steps = int(s["epoch"]), int(s["step_in_epoch"]), int(s["steps"])
-        self.rng.bit_generator.state = s["rng"]
-        self.perm = arrays.get("sgd/perm")
+        """Continue from a :meth:`state_dict` (read from a file: every value is checked against the model
+        and the data first; a :class:`~rso_engine.training.state.StateError` if one does not fit)."""
+        s = check.mapping(check.mapping(meta, "the saved state").get("sgd"), "the saved SGD state")
+        velocity = {f"velocity/{k}": tuple(v.shape) for k, v in self.model.params.items()}
+        self._load_base_state(meta, arrays, own=("sgd/perm", *velocity))
+        epoch = check.count(s.get("epoch"), "sgd.epoch", high=self.config.cycles)
+        step_in_epoch = check.count(s.get("step_in_epoch"), "sgd.step_in_epoch", high=self.steps_per_epoch - 1)
+        steps = check.count(s.get("steps"), "sgd.steps")
+        perm = arrays.get("sgd/perm")
+        if perm is not None:
+            perm = check.permutation(perm, "sgd/perm", self.n_train)
+        elif step_in_epoch:
+            raise check.StateError(f"the array sgd/perm is missing, yet step {step_in_epoch} of the epoch is saved")
+        if epoch == self.config.cycles and step_in_epoch:
+            raise check.StateError(f"sgd.step_in_epoch is {step_in_epoch} after the last epoch")
+        trace = {k[len("velocity/"):]: check.float_array(arrays, k, shape) for k, shape in velocity.items()}
+        check.rng_state(self.rng, s.get("rng"), "sgd.rng")
+        self.epoch, self.step_in_epoch, self.steps, self.perm = epoch, step_in_epoch, steps, perm
         xp = self.backend.xp
-        self.opt_state["trace"] = {k: xp.asarray(arrays[f"velocity/{k}"]) for k in self.model.params}
+        self.opt_state["trace"] = {k: xp.array(v, dtype=self.model.dtype) for k, v in trace.items()}
