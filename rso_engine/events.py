@@ -37,9 +37,11 @@ class WeightTried(NamedTuple):
 class ChunkDone(NamedTuple):
     """RSO finished a chunk of weights handed to the evaluator at once.
 
-    It follows the chunk's last :class:`WeightTried`. Here, and only at this event, :class:`LayerDone` and
-    :class:`Evaluated`, the trainer's state is exactly the state after the last event: a driver that
-    publishes, pauses or saves does it here (see ``RSOTrainer.set_chunking``).
+    It follows the chunk's last :class:`WeightTried`. Here the trainer's state is exactly the state after that
+    weight: a driver that publishes, pauses or saves does it here (see ``RSOTrainer.set_chunking``). At
+    :class:`LayerDone` and :class:`Evaluated` the state is exact too, but a step further: the layer's caches
+    are released and, at the end of a cycle, the trainer already stands at the next cycle (its ``cycle`` and
+    σ are the next one's) with the cycle's evaluation in its history.
     """
 
     step: int  # weights tried so far in the run: the last WeightTried.step of the chunk

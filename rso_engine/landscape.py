@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .backend import array_module, to_numpy
+from .cancel import check_cancelled
 from .layers import BatchNorm2d
 from .models import Model, cross_entropy
 
@@ -155,6 +156,7 @@ def _rest_losses(model: Model, li: int, P: dict, y: Array, n_points: int, make_p
     out = np.empty(n_points)
     per_pass = max(1, MAX_IMAGES // max(B, 1))
     for s in range(0, n_points, per_pass):
+        check_cancelled()
         e = min(n_points, s + per_pass)
         pieces = [make_point(i) for i in range(s, e)]
         stacked = xp.concatenate(pieces, axis=_sample_axis(pieces[0]))
@@ -195,6 +197,7 @@ def loss_along_weight(
     if method == "direct":
         out = np.empty(len(offsets))
         for i, t in enumerate(offsets):
+            check_cancelled()
             Pi = _with_values(P, [(param, index, center + t)])
             logits = model.forward(h, train=True, start=li, P=Pi)
             out[i] = float(cross_entropy(logits, y))
@@ -266,6 +269,7 @@ def weight_grid(
         losses = np.empty((len(ao), len(bo)))
         for i, s in enumerate(ao):
             for j, t in enumerate(bo):
+                check_cancelled()
                 Pij = _with_values(P, [(pa, ia, ca + s), (pb, ib, cb + t)])
                 losses[i, j] = float(cross_entropy(model.forward(h, train=True, start=li, P=Pij), y))
     else:
@@ -323,6 +327,7 @@ def direction_grid(
     losses = np.empty((len(al), len(be)))
     for i, a in enumerate(al):
         for j, b in enumerate(be):
+            check_cancelled()
             P = dict(W)
             for k in moved:
                 v = W[k]

@@ -11,14 +11,24 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from .backend import cpu_threads
+from .cancel import current_token
 
 T = TypeVar("T")
 
 
 def for_each(fn: Callable[[T], object], items: Iterable[T], threads: int | None = None) -> None:
     """Call ``fn`` on every item, on up to ``threads`` threads (default :func:`cpu_threads`); returns when
-    all are done and re-raises the first error."""
+    all are done and re-raises the first error. Work running under a cancelled token
+    (:mod:`rso_engine.cancel`) stops before the next item with ``Cancelled``."""
     items = list(items)
+    token = current_token()
+    if token is not None:
+        inner = fn
+
+        def fn(item):  # the pool's threads do not see the caller's token: check it for them
+            token.check()
+            return inner(item)
+
     workers = min(threads or cpu_threads(), len(items))
     if workers <= 1:
         for item in items:

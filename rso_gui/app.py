@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     from PySide6.QtWidgets import QApplication  # noqa: PLC0415
 
-    from .controller import DEFAULT_CONFIG, Controller  # noqa: PLC0415
+    from .controller import DEFAULT_CONFIG, Controller, running_threads  # noqa: PLC0415
     from .settings import APPLICATION, ORGANIZATION, controller_options, open_settings, read_config  # noqa: PLC0415
     from .window import MainWindow  # noqa: PLC0415
 
@@ -131,7 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     win.show()
     if args.play:
         controller.start()
-    return int(app.exec())
+    code = int(app.exec())
+    if running_threads():  # an engine thread that would not stop: Qt would abort when it is destroyed
+        print("rso-gui: an engine thread did not stop in time; exiting without waiting for it", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ API (what the window, tests and later tools such as a recorder or presets use)::
     c.latest()                      # the newest Snapshot (pull it on a timer; never per event)
     c.shutdown()                    # stop and join every engine thread (closeEvent calls it)
 
-One :class:`~rso_gui.live.runner.Runner` runs per :class:`EngineThread`. A reset or a change of settings asks
-the old runner to stop and starts a new one at once; the old thread ends by itself within one chunk of
-work and is joined when it does (or at :meth:`Controller.shutdown`), so the window never waits for it.
+One :class:`~rso_gui.live.runner.Runner` runs per :class:`EngineThread`, and one engine thread at a time. A reset
+or a change of settings asks the old runner to stop (its engine work stops at the next check, well under a
+second) and starts the new one as soon as the old thread has ended; the window never waits for it.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ class EngineThread(QThread):
         runner.on_error = self.errorOccurred.emit
         runner.on_ready = self.ready.emit
         self.setObjectName("rso-engine")
+        self.launched = False  # started by the controller (it waits until no other engine thread runs)
         _ALL_THREADS.add(self)
 
     def run(self) -> None:  # the worker thread
@@ -172,7 +173,7 @@ class Controller(QObject):
         thread.finished.connect(self._reap)
         self._thread = thread
         self._set_state(RunState.PREPARING)
-        thread.start()
+        self._start_when_alone()
 
     def open_session(self, path: str, config: RunConfig, sgd: bool) -> None:
         """Continue the saved session at ``path`` (its run ``config``, with an SGD baseline or not), paused."""
@@ -243,8 +244,9 @@ class Controller(QObject):
         if r is not None:
             r.set_view(**options)
 
-    def shutdown(self, timeout_ms: int = 20_000) -> bool:
-        """Stop every engine thread and wait for them; True when all ended in time."""
+    def shutdown(self, timeout_ms: int = 5_000) -> bool:
+        """Stop every engine thread and wait for them (engine work stops at its next check, well under a
+        second); True when all ended in time."""
         self._retire()
         ok = True
         for t in list(self._retired):
@@ -287,6 +289,16 @@ class Controller(QObject):
             else:
                 keep.append(t)
         self._retired = keep
+        self._start_when_alone()
+
+    def _start_when_alone(self) -> None:
+        """Start the current run's thread once every retired one has ended: one engine thread at a time, so
+        quick changes of settings never pile up threads that compete for the cores."""
+        t = self._thread
+        if t is None or t.launched or any(r.isRunning() for r in self._retired):
+            return
+        t.launched = True
+        t.start()
 
     def _on_state(self, state: str) -> None:
         if self.sender() is not self._thread:  # a late signal of a retired run

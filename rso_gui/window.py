@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from rso_engine.config import RunConfig
 from rso_engine.vocabulary import LANDSCAPE_MODES, RunState
 
+from . import quit_anywhere
 from .controller import DEFAULT_CONFIG, Controller
 from .help_text import make_help_dialog
 from .live.info import run_choices
@@ -216,6 +217,7 @@ class MainWindow(QMainWindow):
         A("All panels", ["0", "Esc"], lambda: self.zoom(None), "Show all four panels")
         self.act_help = A("Help", ["F1", "?", "H"], self.show_help, "Keyboard shortcuts and what the panels show")
         self.act_quit = A("Quit", ["Ctrl+Q"], self.close, "Quit")
+        self._quit_anywhere = quit_anywhere.install(self, self.act_quit.shortcuts())  # dialogs too
         self.controls.add_actions([self.act_play, self.act_reset, self.act_step, self.act_layer,
                                    self.act_help, self.act_pres])  # fmt: skip
 
@@ -421,6 +423,8 @@ class MainWindow(QMainWindow):
         write_window(self._settings, self)
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        QApplication.instance().removeEventFilter(self._quit_anywhere)
+        quit_anywhere.close_dialogs(self)
         self.timer.stop()
         try:
             self.save_settings()

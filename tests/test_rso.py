@@ -234,29 +234,38 @@ def test_rso_learns_on_the_sample():
     assert np.isfinite(to_numpy(t.model.params["fc.weight"])).all()
 
 
-@pytest.mark.parametrize("in_layer_order", ["forward", "reverse"])
-def test_the_trainer_says_which_weight_comes_next_and_its_sigma(in_layer_order):
-    t = trainer(model="twoconv", train_layers=["conv1", "fc"], cycles=2, in_layer_order=in_layer_order)
-    t.set_chunking(1)
-    gen = t.events()
-    next(gen)
-    seen = 0
-    while seen < 300:
-        up = t.upcoming()
-        ev = next(gen)
-        if not isinstance(ev, WeightTried):
-            continue
-        seen += 1
-        assert (up.cycle, up.layer, up.param, up.index, up.position, up.layer_size) == (
-            ev.cycle, ev.layer, ev.param, ev.index, ev.position, ev.layer_size)
-        assert up.sigma == pytest.approx(t.model.sigma[ev.param] * sigma_scale(ev.cycle - 1, 2))
-        assert t.sigma(ev.param, ev.cycle) == up.sigma
+@pytest.mark.parametrize("orders", [("forward", "output-first"), ("reverse", "input-first")])
+def test_the_trainer_says_which_weight_comes_next_and_its_sigma(orders):
+    """At every exact state (ChunkDone, LayerDone, Evaluated) upcoming() names the next WeightTried and the
+    σ its Δ is drawn with, across tensor, layer and cycle boundaries; σ checked against the authors' formula
+    written out (0-based e), and cycle_progress against counting."""
+    in_layer, layer_order = orders
+    C, alpha = 3, 0.3
+    t = trainer(model="papernet", train_layers=["fc", "conv1"], cycles=C, anneal_to=alpha, n_train=32,
+                batch_size=4, in_layer_order=in_layer, layer_order=layer_order, evaluator="auto")
+    t.set_chunking(7)
+    wpc = t.weights_per_cycle
+    up, seen = t.upcoming(), 0
+    for ev in t.events():
+        if isinstance(ev, WeightTried):
+            if up is not None:  # the weight after an exact state: what upcoming() said there
+                assert (up.cycle, up.layer, up.param, up.index, up.position, up.layer_size) == (
+                    ev.cycle, ev.layer, ev.param, ev.index, ev.position, ev.layer_size)
+                e = ev.cycle - 1
+                assert up.sigma == pytest.approx(t.model.sigma[ev.param] * (alpha + (1 - alpha) * (C - e) / C))
+                seen += 1
+            up = None
+            assert t.cycle_progress(ev.step) == ((ev.step - 1) // wpc + 1, (ev.step - 1) % wpc + 1)
+        else:  # an exact state
+            up = t.upcoming()
+    assert up is None and seen > (3 * wpc) // 7  # every chunk's first weight was announced
+    with pytest.raises(ValueError, match="cycle"):
+        t.sigma_scale(0)  # the method takes the 1-based cycle of the events; 0 is not one
     order = t.sweep_order()
-    for k in (0, 5, 7849, 7850):
-        param, index = order[k]
-        if order[k + 1][0] == param:
-            assert t.neighbour(param, index) == order[k + 1][1]
-    last = max(k for k, (p, _) in enumerate(order) if p == "fc.weight")
+    for k in range(len(order) - 1):
+        if order[k + 1][0] == order[k][0]:
+            assert t.neighbour(*order[k]) == order[k + 1][1]
+    last = [k for k, (p, _) in enumerate(order) if p == "fc.weight"][-1]
     assert t.neighbour("fc.weight", order[last][1]) == order[last - 1][1]  # the last one looks back
 
 
@@ -265,12 +274,12 @@ def test_chunking_is_validated_and_the_trainer_is_done_at_the_end():
     for bad in ({"max_weights": 0}, {"seconds": 0.0}, {"max_weights": True}):
         with pytest.raises(ValueError):
             t.set_chunking(**bad)
-    t.set_chunking(3)
-    assert t.max_chunk == 3
+    t.set_chunking(3, seconds=0.5)
+    assert t.chunking == (3, 0.5)
     t.set_chunking()
-    assert t.max_chunk == 4096
+    assert t.chunking == (4096, 0.02)
     t.run()
-    assert t.upcoming() is None and t.cycle == 1
+    assert t.upcoming() is None and t.cycle == 1 and t.cycle_progress() == (1, t.weights_per_cycle)
 
 
 def test_one_cycle_is_not_annealed_and_learns_three_cycles_are():

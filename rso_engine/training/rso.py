@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import Backend
+from ..cancel import check_cancelled
 from ..config import RunConfig
 from ..evaluators import Evaluator, make_evaluator
 from ..events import STAY, ChunkDone, CycleDone, LayerDone, WeightTried
@@ -28,8 +29,8 @@ from .base import Stopwatch, Trainer, TrainingError
 from .batches import BatchStream
 
 
-def sigma_scale(cycle: int, cycles: int, anneal: bool = True, anneal_to: float = 0.1) -> float:
-    """σ multiplier for the 0-based ``cycle`` of ``cycles``, as the authors' ``get_random_perturbation``:
+def sigma_scale(e: int, cycles: int, anneal: bool = True, anneal_to: float = 0.1) -> float:
+    """σ multiplier for the **0-based** cycle ``e`` of ``cycles``, as the authors' ``get_random_perturbation``:
     α + (1 − α)·(C − e)/C with α = ``anneal_to`` when annealing, else 1.
 
     So the first cycle (e = 0) runs at the full σ_d, the last at σ_d·(α + (1 − α)/C), and a single-cycle
@@ -37,13 +38,13 @@ def sigma_scale(cycle: int, cycles: int, anneal: bool = True, anneal_to: float =
     """
     if not anneal:
         return 1.0
-    return anneal_to + (1.0 - anneal_to) * (cycles - cycle) / cycles
+    return anneal_to + (1.0 - anneal_to) * (cycles - e) / cycles
 
 
 def describe_sigma_schedule(config: RunConfig) -> str:
     """The σ schedule of ``config`` in words: ``"σ annealed from σ_d to σ_d·0.19 over 10 cycles"`` or
     ``"σ constant"`` (for reports, headers and tooltips)."""
-    if not config.anneal:
+    if not config.anneal or config.anneal_to == 1:
         return "σ constant"
     if config.cycles == 1:
         return "σ constant (a single cycle is not annealed)"
@@ -194,14 +195,27 @@ class RSOTrainer(Trainer):
         return min(self.position.cycle + 1, self.config.cycles)
 
     def sigma_scale(self, cycle: int | None = None) -> float:
-        """The σ multiplier of the 1-based ``cycle`` (default: :attr:`cycle`), from the config's schedule."""
+        """The σ multiplier of the **1-based** ``cycle`` (as in the events; default: :attr:`cycle`), from the
+        config's schedule (:func:`sigma_scale` takes the 0-based e = cycle − 1)."""
         cfg = self.config
-        e = (self.cycle if cycle is None else min(max(int(cycle), 1), cfg.cycles)) - 1
-        return sigma_scale(e, cfg.cycles, cfg.anneal, cfg.anneal_to)
+        cycle = self.cycle if cycle is None else cycle
+        if isinstance(cycle, bool) or int(cycle) != cycle or not 1 <= cycle <= cfg.cycles:
+            raise ValueError(f"cycle must be a whole number from 1 to {cfg.cycles} (got {cycle!r})")
+        return sigma_scale(int(cycle) - 1, cfg.cycles, cfg.anneal, cfg.anneal_to)
 
     def sigma(self, param: str, cycle: int | None = None) -> float:
         """σ that Δ of a weight of ``param`` is drawn with in the 1-based ``cycle`` (default: :attr:`cycle`)."""
         return self.model.sigma[param] * self.sigma_scale(cycle)
+
+    def cycle_progress(self, step: int | None = None) -> tuple[int, int]:
+        """(1-based cycle, weights of that cycle tried): for weight ``step`` (a ``WeightTried.step``) its cycle,
+        counting the weight itself; by default for the weight tried next, not counting it."""
+        wpc = max(self.weights_per_cycle, 1)
+        if step is None:
+            cycle = min(self.steps // wpc + 1, self.config.cycles)
+            return cycle, self.steps - (cycle - 1) * wpc
+        cycle = (int(step) - 1) // wpc + 1
+        return cycle, int(step) - (cycle - 1) * wpc
 
     def upcoming(self) -> NextWeight | None:
         """The weight the sweep tries next, or None when the run is finished."""
@@ -251,9 +265,9 @@ class RSOTrainer(Trainer):
         self._chunk_seconds = DEFAULT_CHUNK_SECONDS if seconds is None else float(seconds)
 
     @property
-    def max_chunk(self) -> int:
-        """The most weights handed to the evaluator at once (see :meth:`set_chunking`)."""
-        return self._max_chunk
+    def chunking(self) -> tuple[int, float]:
+        """(max_weights, seconds) as :meth:`set_chunking` left them."""
+        return self._max_chunk, self._chunk_seconds
 
     # ------------------------------------------------------------------ the algorithm
     def _chunk(self, param: str, left: int) -> int:
@@ -287,6 +301,7 @@ class RSOTrainer(Trainer):
                 order = self._order(size)
                 sigma = self.model.sigma[pname] * scale
                 while pos.pos < size:
+                    check_cancelled()
                     k = self._chunk(pname, size - pos.pos)
                     flat = order[pos.pos : pos.pos + k]
                     with watch:

@@ -37,11 +37,11 @@ from typing import Any
 import numpy as np
 
 from rso_engine.backend import to_numpy
+from rso_engine.cancel import Cancelled, CancelToken, cancellable
 from rso_engine.config import RunConfig
 from rso_engine.events import ChunkDone, Evaluated, LayerDone, WeightTried
 from rso_engine.session import load_session
 from rso_engine.training import RSOTrainer, SGDTrainer
-from rso_engine.training.rso import DEFAULT_MAX_CHUNK
 from rso_engine.vocabulary import DEFAULT_LANDSCAPE, LANDSCAPE_MODES, LandscapeMode, RunState
 
 from . import probes
@@ -91,7 +91,9 @@ class Runner:
         self._cond = threading.Condition()
         self._mode = PLAY if autoplay else PAUSE
         self._steps_pending = 0
+        self._layer_weights = 0  # weights tried since the last command (a layer step needs at least one)
         self._stop = False
+        self._cancel = CancelToken()  # stops long engine work (evaluations, cache builds, landscapes) at once
         self._rate = rate
         self._view = {"landscape": landscape, "digit": int(digit), "features": bool(features)}
         self._view_dirty = False
@@ -138,6 +140,7 @@ class Runner:
                 self._steps_pending = (self._steps_pending if self._mode == STEP_WEIGHT else 0) + steps
             else:
                 self._steps_pending = 0
+            self._layer_weights = 0
             self._mode = mode
             self._due = time.monotonic()
             self._cond.notify_all()
@@ -198,9 +201,11 @@ class Runner:
                     fut.set_exception(exc)
 
     def stop(self) -> None:
-        """Ask the loop to end; :meth:`run` returns at the next burst boundary."""
+        """Ask the loop to end: engine work in progress stops at its next check (well under a second: an
+        evaluation chunk, a landscape pass, a chunk of weights) and :meth:`run` returns."""
         with self._cond:
             self._stop = True
+            self._cancel.cancel()
             self._cond.notify_all()
 
     @property
@@ -211,10 +216,13 @@ class Runner:
     def run(self) -> None:
         self.thread_id = threading.get_native_id()  # for benchmarks that read the thread's CPU time
         try:
-            self._set_state(RunState.PREPARING)
-            if not self._prepare():
-                return
-            self._loop()
+            with cancellable(self._cancel):
+                self._set_state(RunState.PREPARING)
+                if not self._prepare():
+                    return
+                self._loop()
+        except Cancelled:  # stopped while the engine was busy: nothing to report
+            pass
         except Exception as exc:  # the engine failed: say so, leave the app usable
             self.error = error_message(exc)
             if not expected_error(exc):
@@ -312,8 +320,9 @@ class Runner:
             elif mode == PLAY and rate is not None:
                 rso.set_chunking(max(1, int(rate / 30)))
             else:
-                rso.set_chunking(DEFAULT_MAX_CHUNK)
+                rso.set_chunking()
             kind, n = self._burst()
+            self._layer_weights += n
             self.bursts += 1
             self._probe = kind in ("layer", "cycle")
             if kind == "end" or rso.finished:
@@ -321,7 +330,8 @@ class Runner:
                 continue
             self._sync_sgd()
             step_done = (mode == STEP_WEIGHT and kind == "weight") or (
-                mode == STEP_LAYER and kind in ("layer", "cycle")
+                # a layer step that starts right at a layer's end (after single steps) runs the next layer
+                mode == STEP_LAYER and kind in ("layer", "cycle") and self._layer_weights > 0
             )
             paused_now = self._mode == PAUSE or (
                 step_done and (mode == STEP_LAYER or self._steps_pending <= 1) and self._mode == mode
@@ -414,9 +424,9 @@ class Runner:
 
     def _finish(self) -> None:
         self._sync_sgd(to_end=True)
+        self._publish(landscape=True, state=RunState.FINISHED)  # first: whoever sees the pause sees this
         with self._cond:
             self._mode = PAUSE
-        self._publish(landscape=True, state=RunState.FINISHED)
         self._set_state(RunState.FINISHED)
 
     # ------------------------------------------------------------------ what the views get
@@ -442,6 +452,7 @@ class Runner:
             now = time.monotonic()
             self._next_landscape = now + max(cost / LANDSCAPE_SHARE, 1.0 / LANDSCAPE_MAX_HZ)
         ev = self._last
+        cycle, cycle_weights = rso.cycle_progress(ev.step if ev is not None else None)
         if ev is not None:
             current = (ev.layer, ev.param, ev.index, ev.position, ev.layer_size)
         else:
@@ -456,12 +467,12 @@ class Runner:
             wall=time.monotonic(),
             state=state or self.state,
             steps=rso.steps,
-            cycle=rso.cycle,
+            cycle=cycle,
             weights_per_cycle=rso.weights_per_cycle,
             current=current,
             last=ev,
             params={name: np.array(to_numpy(v)) for name, v in rso.model.params.items()},
-            sigma_scale=rso.sigma_scale(),
+            cycle_weights=cycle_weights,
             curve=self._curve,
             slice2d=self._slice,
             digit=digit,

@@ -116,12 +116,12 @@ class Snapshot:
     wall: float
     state: str
     steps: int  # weights tried so far
-    cycle: int  # cycle in progress (1-based), or the number of cycles when finished
+    cycle: int  # 1-based cycle of the weight shown in ``current`` (just tried, or next)
     weights_per_cycle: int
     current: tuple[str, str, tuple[int, ...], int, int] | None  # layer, param, index, position, layer size
     last: WeightTried | None
     params: dict[str, np.ndarray]
-    sigma_scale: float
+    cycle_weights: int  # weights of ``cycle`` tried so far (the cycle of the weight shown in ``current``)
     curve: CurveView | None
     slice2d: SliceView | None
     digit: np.ndarray | None  # (H, W) the chosen test image

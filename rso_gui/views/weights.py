@@ -197,8 +197,7 @@ class WeightPanel(Panel):
         self.diagram.set_state(layer, progress)
         sweep = [name for name, _ in info.plan]
         k = sweep.index(layer) + 1 if layer in sweep else 0
-        cyc_pos = snap.steps - (snap.cycle - 1) * snap.weights_per_cycle
-        cyc_frac = min(1.0, max(0.0, cyc_pos / max(snap.weights_per_cycle, 1)))
+        cyc_frac = min(1.0, max(0.0, snap.cycle_weights / max(snap.weights_per_cycle, 1)))
         state = "just tried" if done else "next"
         text = (
             f"cycle <b>{snap.cycle}/{info.cycles}</b> · layer <b>{layer}</b> ({k} of {len(sweep)} in the sweep "

@@ -111,7 +111,7 @@ def test_sgd_fraction_follows_rso(start, tiny):
 def test_rate_limit_and_view_options(start, tiny):
     r = start(tiny, sgd=False, rate=200.0, autoplay=True)
     wait_for(lambda: r.weight_events >= 3)
-    assert r.rso.max_chunk <= 6  # a limited speed hands the evaluator small chunks
+    assert r.rso.chunking[0] <= 6  # a limited speed hands the evaluator small chunks
     r.pause()
     wait_for(lambda: r.state == RunState.PAUSED)
     seq = r.latest.seq
@@ -182,13 +182,17 @@ def test_what_the_window_shows_of_the_schedule_is_the_trainers(start, tiny):
     r = start(cfg, sgd=False)
     up = r.rso.upcoming()
     assert r.latest.current == (up.layer, up.param, up.index, up.position, up.layer_size)
-    assert r.latest.sigma_scale == 1.0 and r.latest.curve.sigma == up.sigma == r.rso.model.sigma[up.param]
+    assert r.latest.cycle == 1 and r.latest.cycle_weights == 0
+    assert r.latest.curve.sigma == up.sigma == r.rso.model.sigma[up.param]
     r.step_layer()
     wait_for(lambda: r.mode == PAUSE and r.latest.steps == 40)
-    r.step_weight()
-    wait_for(lambda: r.mode == PAUSE and r.latest.steps == 41)
+    snap = r.latest  # the cycle's last weight: shown in its own cycle, at its own σ, the cycle complete
+    assert (snap.cycle, snap.cycle_weights) == (1, 40) and snap.last.cycle == 1
+    assert snap.curve.sigma == r.rso.model.sigma[snap.last.param]
+    r.step_layer()  # a layer step from a layer's end runs the next layer (it used to do nothing)
+    wait_for(lambda: r.mode == PAUSE and r.latest.steps == 80)
     snap = r.latest
-    assert snap.cycle == 2 and snap.sigma_scale == pytest.approx(0.5 + 0.5 * 1 / 2)
+    assert (snap.cycle, snap.cycle_weights) == (2, 40) and snap.last.cycle == 2
     assert snap.curve.sigma == pytest.approx(r.rso.model.sigma[snap.last.param] * 0.75)
 
 

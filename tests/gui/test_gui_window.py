@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shiboken6
 from PySide6.QtCore import QSettings, Qt
 
 from rso_engine.vocabulary import RunState
@@ -314,3 +315,42 @@ def test_panel_splitters_depend_on_their_size_alone(qtbot):
     sp.resize(1800, 300)
     qtbot.wait(1)
     assert abs(sp.sizes()[0] / sum(sp.sizes()) - dragged[0] / sum(dragged)) < 0.01
+
+
+@pytest.mark.parametrize("where", ["help", "message box"])
+def test_ctrl_q_quits_from_a_dialog(make_window, qtbot, where):
+    w = make_window()
+    dialog = w.show_help() or w.help_dialog if where == "help" else w.tools.show_error("Oops", "something")
+    qtbot.waitExposed(dialog)
+    dialog.activateWindow()  # as a person's click leaves it: the main window's shortcuts are then inactive
+    qtbot.waitUntil(lambda: dialog.isActiveWindow(), timeout=WAIT)
+    qtbot.keyClick(dialog, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=WAIT)
+    assert not (shiboken6.isValid(dialog) and dialog.isVisible()) and not running_threads()
+
+
+def test_closing_while_the_paper_net_is_evaluated_stops_the_evaluation(qtbot, tiny, monkeypatch):
+    """The first evaluation of a big run used to run to its end (20 s) before a close could join the
+    engine thread, and Qt then aborted: now the evaluation stops at its next chunk."""
+    import threading
+    import time
+
+    from rso_engine.models import Model
+
+    started, calls = threading.Event(), []
+    logits = Model.logits
+
+    def slow_logits(self, x, train=False):
+        calls.append(1)
+        started.set()
+        time.sleep(0.2)  # a big chunk
+        return logits(self, x, train)
+
+    monkeypatch.setattr(Model, "logits", slow_logits)
+    c = Controller(tiny.replace(model="papernet", n_train=4000, n_test=1000), sgd=False)
+    w = MainWindow(c, restore=False)
+    w.show()
+    qtbot.waitUntil(started.is_set, timeout=WAIT)
+    w.close()  # joins the engine thread (Controller.shutdown)
+    assert not running_threads()
+    assert c.info is None and len(calls) < 5  # 4 training + 1 test chunks: the evaluation did not finish
