@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         self.controller = controller
         controller.setParent(self)
         self._snap: Snapshot | None = None
+        self._sgd_error_shown = False  # the banner told of this run's SGD failure
         self.pacer = FramePacer()
         self._zoomed: QWidget | None = None
 
@@ -339,6 +340,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------------------ engine
     def _on_ready(self, info: RunInfo) -> None:
         self._snap = None
+        self._sgd_error_shown = False
         for p in self.panels:
             p.set_info(info)
         self.status_line.show_run(info)
@@ -389,6 +391,10 @@ class MainWindow(QMainWindow):
                 for p in self.panels:
                     p.set_info(self.controller.info)
             self._snap = snap
+            if snap.extra.get("sgd_error") and not self._sgd_error_shown:
+                self._sgd_error_shown = True
+                self.banner_text.setText(f"The SGD baseline stopped: {snap.extra['sgd_error']}. RSO goes on.")
+                self.banner.show()
             for p in self.panels:
                 if p.isVisible() or not self.isVisible():
                     p.update_view(snap)

@@ -188,3 +188,33 @@ def test_new_options_fail_with_one_clear_line(capsys, argv, message, user_preset
     err = capsys.readouterr().err.strip()
     assert message in err
     assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_resume_keeps_the_saved_settings_adds_cycles_and_refuses_other_changes(capsys, tmp_path):
+    ck = tmp_path / "ck.npz"
+    args = ["train", "--model", "mlp", "--train-layers", "fc2", "--evaluator", "reference", *TINY]
+    assert main([*args, "--cycles", "1", "--checkpoint", str(ck)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(ck), "--model", "twoconv", "--batch-size", "32"]) == 2
+    err = capsys.readouterr().err
+    assert "--model twoconv (saved: mlp)" in err and "--batch-size 32 (saved: 16)" in err
+    assert err.count("\n") == 1  # one line
+    assert main(["train", "--resume", str(ck), "--model", "mlp"]) == 0  # the same value is fine
+    assert "already finished" in capsys.readouterr().out
+    assert main(["train", "--resume", str(ck), "--cycles", "2", "--checkpoint", str(ck)]) == 0
+    out = capsys.readouterr().out
+    assert "cycles 1 → 2" in out and out.rstrip().splitlines()[-1].split()[1] == "2"  # ran the second cycle
+    assert main(["train", "--resume", str(ck), "--preset", "quick-demo"]) == 2
+    assert "--preset" in capsys.readouterr().err
+
+
+def test_a_failing_sgd_keeps_the_rso_results(capsys, tmp_path):
+    code = main(["compare", "--model", "mlp", "--train-layers", "fc2", "--cycles", "1", "--lr", "1e12", *TINY,
+                 "--history", str(tmp_path / "h.csv")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "SGD failed:" in err and "learning rate" in err and "the other run's results are shown" in err
+    rows = [line.split() for line in out.splitlines()]
+    assert ["rso", "1", "0.2"][:2] in [r[:2] for r in rows]  # RSO's summary row: cycle 1
+    assert ["sgd", "failed"] in rows
+    assert (tmp_path / "h.csv").read_text().count("\nrso,") == 2  # RSO's history is written

@@ -170,6 +170,35 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) ->
     return cfg.replace(**changes)
 
 
+#: run options a resumed run may change
+RESUMABLE_OPTIONS = ("cycles",)
+
+
+def apply_resume_options(args: argparse.Namespace, trainers) -> list[str]:
+    """Apply to resumed ``trainers`` the run options ``args`` may change (more cycles); refuse, in one
+    line, options that differ from the saved run's settings. Returns what changed, in words."""
+    if getattr(args, "preset", None) or getattr(args, "config", None):
+        raise CLIError("--preset and --config describe a new run; a resumed run keeps its saved settings "
+                       "(drop them, or start a new run without --resume)")
+    saved = trainers[0].config
+    clash = []
+    for k in FIELD_OPTIONS:
+        value = getattr(args, k, None)
+        if value is None or k in RESUMABLE_OPTIONS:
+            continue
+        if getattr(saved.replace(**{k: value}), k) != getattr(saved, k):
+            clash.append(f"--{k.replace('_', '-')} {value} (saved: {getattr(saved, k)})")
+    if clash:
+        raise CLIError(f"a resumed run keeps its saved settings, and these options differ: {'; '.join(clash)}; "
+                       "drop them, or start a new run without --resume (only --cycles can change)")
+    changed = []
+    if args.cycles is not None and args.cycles != saved.cycles:
+        for t in trainers:
+            t.set_cycles(args.cycles)
+        changed.append(f"cycles {saved.cycles} → {args.cycles}")
+    return changed
+
+
 def load_data(cfg: RunConfig):
     """The dataset ``cfg`` names, with a download progress bar when it has to be fetched."""
     return load_dataset(cfg.dataset, data_dir=cfg.data_dir, progress=True)

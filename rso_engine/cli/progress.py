@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from ..driving import Interrupted, drive
 from ..events import Evaluated
+from ..report.tables import plural
 from ..training import Trainer, describe_sigma_schedule
 
 
@@ -66,11 +67,11 @@ def run_header(trainer: Trainer, batch_sizes: Sequence[int] | None = None) -> st
             f"({ds.n_train} train / {ds.n_test} test) | seed {cfg.seed}")
     if trainer.algorithm == "rso":
         batch = ", ".join(str(b) for b in batch_sizes) if batch_sizes else cfg.batch_size
-        line += (f"\nRSO: batch {batch} per {cfg.batch_mode}, {cfg.cycles} cycles, {describe_sigma_schedule(cfg)} | "
-                 f"evaluator: {trainer.evaluator.name}")
+        line += (f"\nRSO: batch {batch} per {cfg.batch_mode}, {plural(cfg.cycles, 'cycles')}, "
+                 f"{describe_sigma_schedule(cfg)} | evaluator: {trainer.evaluator.name}")
     else:
         line += (f"\nSGD: lr {cfg.lr}, momentum {cfg.momentum}, batch {trainer.batch_size}, "
-                 f"{cfg.cycles} epochs")
+                 f"{plural(cfg.cycles, 'epochs')}")
     return line
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..experiment import load_checkpoint, make_trainer, save_checkpoint, save_history
 from ..plots import save_histories_plot
+from ..report.tables import plural
 from ..session import load_session, save_session, session_path
-from .options import check_figure_names, config_from_args, load_data, plot_options
+from ..training import TrainingError
+from .options import apply_resume_options, check_figure_names, config_from_args, load_data, plot_options
 from .presets import maybe_save_preset, save_preset_options
 from .progress import drive_with_progress, format_table, history_table, run_header
 
@@ -20,7 +23,9 @@ def add_parsers(sub, run: argparse.ArgumentParser) -> None:
     t.add_argument("--algorithm", choices=("rso", "sgd"), help="rso (default) or sgd")
     t.add_argument("--history", metavar="FILE", help="write the per-cycle history to FILE (.csv or .json)")
     t.add_argument("--checkpoint", metavar="FILE", help="save a checkpoint (.npz) after every cycle and on Ctrl-C")
-    t.add_argument("--resume", metavar="FILE", help="continue the run saved in checkpoint FILE")
+    t.add_argument("--resume", metavar="FILE",
+                   help="continue the run saved in checkpoint FILE with its saved settings (--cycles N may add "
+                        "cycles; other run options must match the saved run's)")
     t.add_argument("--save-config", metavar="FILE", help="write the run's config JSON to FILE")
     save_preset_options(t)
     plot_options(t, "plot the run's history to FILE (.png, .svg or .pdf; may be given twice)")
@@ -32,7 +37,9 @@ def add_parsers(sub, run: argparse.ArgumentParser) -> None:
     plot_options(c, "render the RSO-vs-SGD figure to FILE (.png, .svg or .pdf; may be given twice), headless")
     c.add_argument("--session", metavar="FILE",
                    help="save both runs as a session (.rso.npz) after every cycle/epoch, at the end and on Ctrl-C")
-    c.add_argument("--resume", metavar="FILE", help="continue the session saved in FILE (other run options ignored)")
+    c.add_argument("--resume", metavar="FILE",
+                   help="continue the session saved in FILE with its saved settings (--cycles N may add cycles; "
+                        "other run options must match the saved runs')")
     save_preset_options(c)
 
 
@@ -50,7 +57,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         trainers, _ = load_checkpoint(args.resume)
         trainer = trainers[0]
-        print(f"resuming {args.resume} at cycle {len(trainer.history) - 1} of {trainer.config.cycles}")
+        changed = apply_resume_options(args, trainers)
+        print(f"resuming {args.resume} after {plural(len(trainer.history) - 1, 'cycles')} of "
+              f"{trainer.config.cycles}, with its saved settings" + (f" ({', '.join(changed)})" if changed else ""))
+        if trainer.finished:
+            print(f"the run is already finished; add --cycles N (more than {trainer.config.cycles}) to continue it")
     else:
         cfg = config_from_args(args)
         trainer = make_trainer(cfg, load_data(cfg))
@@ -75,9 +86,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         rso, sgd = session.rso, session.sgd
         if sgd is None:
             sgd = make_trainer(rso.config.replace(algorithm="sgd"), rso.dataset)
+        changed = apply_resume_options(args, [rso, sgd])
         cfg = rso.config
-        print(f"resuming session {args.resume}: RSO at cycle {rso.history[-1].cycle} of {cfg.cycles}, "
-              f"SGD at epoch {sgd.history[-1].cycle if sgd.history else 0} of {sgd.config.cycles}")
+        print(f"resuming session {args.resume} with its saved settings"
+              + (f" ({', '.join(changed)})" if changed else "")
+              + f": RSO after {plural(rso.history[-1].cycle if rso.history else 0, 'cycles')} of {cfg.cycles}, "
+              f"SGD after {plural(sgd.history[-1].cycle if sgd.history else 0, 'epochs')} of {sgd.config.cycles}")
     else:
         cfg = config_from_args(args).replace(algorithm="rso")
         data = load_data(cfg)
@@ -91,13 +105,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     on_save = save if session_file else None
     print(run_header(rso) + "\n" + run_header(sgd).split("\n")[-1], flush=True)
-    histories = drive_with_progress(rso, "RSO", save=on_save) + drive_with_progress(sgd, "SGD", save=on_save)
+    failed: dict[str, str] = {}  # RSO and SGD fail independently: the other's results are kept
+    histories = []
+    for t, label in ((rso, "RSO"), (sgd, "SGD")):
+        try:
+            histories += drive_with_progress(t, label, save=on_save)
+        except TrainingError as exc:
+            failed[t.algorithm] = str(exc)
+            print(f"{label} failed: {exc}", file=sys.stderr)
+            histories += t.history
     if session_file:
         print(f"session saved to {save()}")
     print(history_table(histories))
     print()
     rows = []
     for t in (rso, sgd):
+        if t.algorithm in failed or not t.history:
+            rows.append((t.algorithm, "failed" if t.algorithm in failed else "–", "", "", "", "", ""))
+            continue
         last = t.history[-1]
         rows.append((t.algorithm, last.cycle, f"{last.seconds:.1f}", last.test_loss, last.test_accuracy,
                      last.weight_updates, last.forward_samples))
@@ -107,4 +132,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"histories written to {save_history(args.history, histories, cfg)}")
     write_plots(args, {"RSO": rso.history, "SGD": sgd.history},
                 f"RSO vs SGD: {cfg.model}, {rso.dataset.name} ({rso.dataset.n_train} training images)")
+    if failed:
+        print(f"rso: error: {' and '.join(a.upper() for a in failed)} failed (see above); "
+              "the other run's results are shown and saved", file=sys.stderr)
+        return 1
     return 0

@@ -66,6 +66,20 @@ class Trainer:
     def finished(self) -> bool:
         raise NotImplementedError
 
+    @property
+    def cycles_started(self) -> int:
+        """Cycles (RSO) or epochs (SGD) begun so far, the one in progress included."""
+        raise NotImplementedError
+
+    def set_cycles(self, cycles: int) -> None:
+        """Run to ``cycles`` cycles (epochs) in all, e.g. to continue a finished run: at least the cycles
+        begun so far. RSO's σ schedule of the remaining cycles then follows the new count."""
+        started = self.cycles_started
+        if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < max(1, started):
+            raise ValueError(f"the run has begun {started} of its {self.config.cycles} cycles: it can be set to "
+                             f"{max(1, started)} cycles or more, not {cycles!r}")
+        self.config = self.config.replace(cycles=cycles)
+
     # ------------------------------------------------------------------ evaluation
     def _mean_loss_accuracy(self, x, y) -> tuple[float, float]:
         n = int(y.shape[0])

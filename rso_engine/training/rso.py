@@ -173,6 +173,11 @@ class RSOTrainer(Trainer):
         return self.position.cycle >= self.config.cycles
 
     @property
+    def cycles_started(self) -> int:
+        p = self.position
+        return p.cycle + (0 if (p.group, p.param, p.pos) == (0, 0, 0) else 1)
+
+    @property
     def current(self) -> tuple[str, str] | None:
         """(layer name, parameter name) being swept now, or None when finished."""
         if self.finished:

@@ -50,6 +50,10 @@ class SGDTrainer(Trainer):
     def finished(self) -> bool:
         return self.epoch >= self.config.cycles
 
+    @property
+    def cycles_started(self) -> int:
+        return self.epoch + (1 if self.step_in_epoch else 0)
+
     def step(self, idx: np.ndarray) -> float:
         """One SGD step on the batch ``idx``; returns the batch's mean loss before the step."""
         cfg = self.config

@@ -41,7 +41,7 @@ from rso_engine.cancel import Cancelled, CancelToken, cancellable
 from rso_engine.config import RunConfig
 from rso_engine.events import ChunkDone, Evaluated, LayerDone, WeightTried
 from rso_engine.session import load_session
-from rso_engine.training import RSOTrainer, SGDTrainer
+from rso_engine.training import RSOTrainer, SGDTrainer, TrainingError
 from rso_engine.vocabulary import DEFAULT_LANDSCAPE, LANDSCAPE_MODES, LandscapeMode, RunState
 
 from . import probes
@@ -102,6 +102,7 @@ class Runner:
         self.on_ready = on_ready or (lambda i: None)
         self.state = RunState.PREPARING
         self.error: str | None = None
+        self.sgd_error: str | None = None  # the SGD baseline failed (RSO goes on without it)
         self.latest: Snapshot | None = None
         self.info: RunInfo | None = None
         self.rso: RSOTrainer | None = None
@@ -415,12 +416,16 @@ class Runner:
         target = self._sgd_total if to_end else self.rso.steps * self._sgd_total
         scale = 1 if to_end else self._rso_total
         gen = self._sgd_gen
-        while not sgd.finished and sgd.steps * scale < target and not self._stop:
-            if next(gen, None) is None:
-                break
-        if to_end and not self._stop:
-            for _ in gen:  # the last epoch's CycleDone/Evaluated
-                pass
+        try:
+            while not sgd.finished and sgd.steps * scale < target and not self._stop:
+                if next(gen, None) is None:
+                    break
+            if to_end and not self._stop:
+                for _ in gen:  # the last epoch's CycleDone/Evaluated
+                    pass
+        except TrainingError as exc:  # the baseline diverged: keep its history so far, RSO goes on
+            self.sgd_error = error_message(exc)
+            self._sgd_gen = None
 
     def _finish(self) -> None:
         self._sync_sgd(to_end=True)
@@ -435,7 +440,7 @@ class Runner:
         if rso is None:
             return
         t0 = time.perf_counter()
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"sgd_error": self.sgd_error} if self.sgd_error else {}
         if landscape:
             mode = self._view["landscape"]
             try:

@@ -147,15 +147,32 @@ def test_close_mid_run_stops_and_joins(qtbot, tiny):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_engine_failure_shows_a_message_and_the_app_stays_usable(make_window, qtbot, tiny):
-    w = make_window(tiny.replace(lr=1e9))  # SGD diverges: its loss becomes inf/NaN
+def test_a_diverging_sgd_baseline_is_reported_and_rso_goes_on(make_window, qtbot, tiny):
+    w = make_window(tiny.replace(lr=1e9, train_layers=["conv1"]))  # SGD diverges: its loss becomes inf/NaN
     c = w.controller
     press(qtbot, w, Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: not w.banner.isHidden(), timeout=WAIT)
-    assert "learning rate" in w.banner_text.text()
+    assert "SGD baseline stopped" in w.banner_text.text() and "learning rate" in w.banner_text.text()
+    qtbot.waitUntil(lambda: c.state == RunState.FINISHED, timeout=60_000)  # RSO ran to its end
+    snap = c.latest()
+    assert c.error is None and snap.steps == 80 and [e.cycle for e in snap.rso_history] == [0, 1, 2]
+    assert len(snap.sgd_history) == 1  # the baseline's evaluation before it diverged is kept
+    w.controls.lr.setValue(0.01)
+    w.controls.flush()
+    qtbot.waitUntil(lambda: c.state == RunState.PAUSED, timeout=WAIT)
+    assert w.banner.isHidden()
+
+
+def test_engine_failure_shows_a_message_and_the_app_stays_usable(make_window, qtbot, tiny):
+    w = make_window()
+    c = w.controller
+    c.runner.call_between(lambda: c.runner.rso.model.params["fc.weight"].fill(float("nan")))
+    press(qtbot, w, Qt.Key.Key_Space)  # RSO's loss is NaN: the run stops with a message
+    qtbot.waitUntil(lambda: not w.banner.isHidden(), timeout=WAIT)
+    assert "The engine stopped" in w.banner_text.text() and "NaN" in w.banner_text.text()
     assert c.state == "error" and c.error
     qtbot.waitUntil(lambda: not running_threads(), timeout=WAIT)  # the failed run's thread ended
-    w.controls.lr.setValue(0.01)
+    w.controls.batch.setValue(17)
     w.controls.flush()
     qtbot.waitUntil(lambda: c.state == RunState.PAUSED, timeout=WAIT)
     assert w.banner.isHidden()
