@@ -72,13 +72,32 @@ def platform_problem(
         return None
     loadable = loadable or _loadable
     missing = [lib for lib in XCB_LIBRARIES if not loadable(lib)]
-    if not missing:
-        return None
-    packages = " ".join(XCB_LIBRARIES[lib] for lib in missing)
-    return (
-        f"rso-gui: Qt cannot open a window: its X11 (xcb) platform plugin needs {', '.join(missing)}; "
-        f"install them (Debian/Ubuntu: sudo apt install {packages})"
-    )
+    if missing:
+        packages = " ".join(XCB_LIBRARIES[lib] for lib in missing)
+        return (
+            f"rso-gui: Qt cannot open a window: its X11 (xcb) platform plugin needs {', '.join(missing)}; "
+            f"install {'it' if len(missing) == 1 else 'them'} (Debian/Ubuntu: sudo apt install {packages})"
+        )
+    return display_problem(environ, socket_exists)
+
+
+def socket_exists(path: str) -> bool:
+    """Is there a (socket) file at ``path``?"""
+    return os.path.exists(path)
+
+
+def display_problem(environ: Mapping[str, str], exists: Callable[[str], bool] = socket_exists) -> str | None:
+    """One line when no X display can be reached: ``DISPLAY`` unset, or a local display ``:N`` whose X server
+    socket (``/tmp/.X11-unix/XN``) is not there. Remote displays (``host:N``) are left to Qt."""
+    display = environ.get("DISPLAY", "").strip()
+    fix = "run it in a desktop session, under `xvfb-run rso-gui`, or with QT_QPA_PLATFORM=offscreen for no window"
+    if not display:
+        return f"rso-gui: Qt cannot open a window: no X display (DISPLAY is not set); {fix}"
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if host in ("", "unix") and number.isdigit() and not exists(f"/tmp/.X11-unix/X{number}"):
+        return f"rso-gui: Qt cannot open a window: no X server runs on display {display}; {fix}"
+    return None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -50,6 +50,17 @@ def test_other_platforms_skip_the_check(env, platform):
     assert app.platform_problem(env, platform, never) is None
 
 
-def test_nothing_missing_is_no_problem():
-    assert app.platform_problem({}, "linux", lambda soname: True) is None
+def test_nothing_missing_is_no_problem(monkeypatch):
+    monkeypatch.setattr(app, "socket_exists", lambda path: path == "/tmp/.X11-unix/X0")
+    assert app.platform_problem({"DISPLAY": ":0"}, "linux", lambda soname: True) is None
+    assert app.platform_problem({"DISPLAY": "remote.example:3"}, "linux", lambda soname: True) is None
     assert app.uses_xcb({"DISPLAY": ":0"}, "linux")
+
+
+@pytest.mark.parametrize("display, says", [(None, "DISPLAY is not set"), (":7", "no X server runs on display :7"),
+                                           ("unix:7.0", "no X server runs on display unix:7.0")])
+def test_no_reachable_display_is_one_line_too(monkeypatch, display, says):
+    monkeypatch.setattr(app, "socket_exists", lambda path: path == "/tmp/.X11-unix/X0")
+    env = {} if display is None else {"DISPLAY": display}
+    problem = app.platform_problem(env, "linux", lambda soname: True)
+    assert problem is not None and says in problem and "xvfb-run" in problem and "\n" not in problem
