@@ -218,3 +218,16 @@ def test_a_failing_sgd_keeps_the_rso_results(capsys, tmp_path):
     assert ["rso", "1", "0.2"][:2] in [r[:2] for r in rows]  # RSO's summary row: cycle 1
     assert ["sgd", "failed"] in rows
     assert (tmp_path / "h.csv").read_text().count("\nrso,") == 2  # RSO's history is written
+
+
+def test_output_files_that_cannot_be_written_are_refused_before_training(capsys, tmp_path):
+    base = ["--cycles", "1", "--train-layers", "fc2", "--model", "mlp", *TINY]
+    for argv, says in ((["train", "--checkpoint", str(tmp_path)], "is a folder"),
+                       (["train", "--history", str(tmp_path / "no" / "h.csv")], "does not exist"),
+                       (["compare", "--session", str(tmp_path)], "is a folder")):
+        assert main([*argv, *base]) == 2
+        out, err = capsys.readouterr()
+        assert says in err and "algorithm" not in out  # no training table: refused up front
+    (tmp_path / "file").write_text("x")
+    assert main(["report", "course-batch-sweep", "--out", str(tmp_path / "file"), *TINY]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err

@@ -170,6 +170,27 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) ->
     return cfg.replace(**changes)
 
 
+def check_output_files(**paths: str | None) -> None:
+    """Refuse, before any training, output files (``--checkpoint run.npz`` ...) that cannot be written: a
+    folder's path, or a file in a folder that does not exist."""
+    for option, path in paths.items():
+        if not path:
+            continue
+        p = Path(path)
+        flag = "--" + option.replace("_", "-")
+        if p.is_dir():
+            raise CLIError(f"{flag} {path} is a folder; give a file name in it, e.g. {p / 'run.npz'}")
+        if not p.parent.is_dir():
+            raise CLIError(f"{flag} {path}: the folder {p.parent} does not exist; create it first")
+
+
+def check_output_folder(option: str, path: str) -> None:
+    """Refuse an output folder (``--out``) that is an existing file."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise CLIError(f"--{option} {path} is a file, not a folder; give a folder for the report")
+
+
 #: run options a resumed run may change
 RESUMABLE_OPTIONS = ("cycles",)
 

@@ -9,7 +9,7 @@ import textwrap
 from ..backend import get_backend
 from ..models import MODELS
 from ..report import STUDIES, run_study, study_base
-from .options import config_from_args, figure_size_options, load_data, positive_int
+from .options import check_output_folder, config_from_args, figure_size_options, load_data, positive_int
 from .progress import ProgressBar, format_table
 
 
@@ -37,6 +37,7 @@ def add_parser(sub, run: argparse.ArgumentParser) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Run the study with a progress bar per run, print its table and where the folder is."""
+    check_output_folder("out", args.out)
     cfg = config_from_args(args, base=study_base(args.study))
     data = load_data(cfg)
     print(f"backend: {get_backend().describe()}")

@@ -10,7 +10,14 @@ from ..plots import save_histories_plot
 from ..report.tables import plural
 from ..session import load_session, save_session, session_path
 from ..training import TrainingError
-from .options import apply_resume_options, check_figure_names, config_from_args, load_data, plot_options
+from .options import (
+    apply_resume_options,
+    check_figure_names,
+    check_output_files,
+    config_from_args,
+    load_data,
+    plot_options,
+)
 from .presets import maybe_save_preset, save_preset_options
 from .progress import drive_with_progress, format_table, history_table, run_header
 
@@ -54,6 +61,7 @@ def write_plots(args: argparse.Namespace, histories, title: str) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     """One run (or its continuation from a checkpoint), a history table and the files asked for."""
     check_figure_names(args)
+    check_output_files(checkpoint=args.checkpoint, history=args.history, save_config=args.save_config)
     if args.resume:
         trainers, _ = load_checkpoint(args.resume)
         trainer = trainers[0]
@@ -81,6 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """RSO then SGD (or the continuation of a session), both histories and a summary table."""
     check_figure_names(args)
+    check_output_files(history=args.history, session=args.session)
     if args.resume:
         session = load_session(args.resume)
         rso, sgd = session.rso, session.sgd

@@ -323,7 +323,7 @@ class RSOTrainer(Trainer):
                         raise TrainingError(
                             f"the loss is {res.losses[j, 1]} at {pname}{list(index)} in cycle {cycle}: "
                             "the network's output overflowed or the data holds NaNs; reset the run "
-                            "(a smaller σ, or float64, may help)"
+                            "(float64 may help: --dtype float64)"
                         )
                     first_step, first_pos = self.steps, offset + pos.pos
                     self._last_chunk = (first_step + 1, batches)
