@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .backend import Backend, array_module, get_backend, to_numpy
+from .cancel import check_cancelled
 from .kernels.forward import LAYER_KERNELS, run_layers
 from .layers import (
     AvgPool2d,
@@ -236,6 +237,7 @@ class Model:
         if not self.bn_layers():
             return
         for layer in self.layers:
+            check_cancelled()
             if isinstance(layer, BatchNorm2d):
                 mean = x.mean(axis=(1, 2, 3))
                 var = ((x - mean[:, None, None, None]) ** 2).mean(axis=(1, 2, 3))

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import array_module
+from ..cancel import check_cancelled
 from ..layers import BatchNorm2d, Conv2d, Layer
 
 Array = Any
@@ -120,6 +121,7 @@ def run_layers(layers: list[Layer], P: dict, x: Array, start: int = 0, stop: int
     span = range(len(layers))[start:stop]
     i, stop = span.start, span.stop
     while i < stop:
+        check_cancelled()  # a window closing stops a long pass between two layers
         x, ran = kernels.run(layers, i, stop, P, x, train)
         i += ran
     return x
