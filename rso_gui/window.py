@@ -295,6 +295,9 @@ class MainWindow(QMainWindow):
         self.bottom.setVisible(panel is None or panel in (self.filters, self.compare))
         if self._snap is not None and panel is not None:
             panel.update_view(self._snap)
+        focus = QApplication.focusWidget()
+        if focus is None or not focus.isVisible() or focus is not self.dock and not self.dock.isAncestorOf(focus):
+            self.setFocus(Qt.FocusReason.OtherFocusReason)  # the window's single-key shortcuts keep working
 
     def toggle_controls(self) -> None:
         self.dock.setVisible(not self.dock.isVisible())

@@ -37,6 +37,8 @@ class FiltersPanel(Panel):
         self.digit_box = QSpinBox()
         self.digit_box.setRange(0, 9999)
         self.digit_box.setToolTip("Which test image the feature maps are computed on")
+        # only a click gives it the keyboard: zooming panels must not leave the shortcuts typing into it
+        self.digit_box.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.digit_box.valueChanged.connect(self.digitChanged)
         self.tools.addWidget(self.features_box)
         self.tools.addWidget(QLabel("#"))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import shiboken6
 from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication
 
 from rso_engine.vocabulary import RunState
 from rso_gui.controller import Controller, running_threads
@@ -371,3 +372,17 @@ def test_closing_while_the_paper_net_is_evaluated_stops_the_evaluation(qtbot, ti
     w.close()  # joins the engine thread (Controller.shutdown)
     assert not running_threads()
     assert c.info is None and len(calls) < 5  # 4 training + 1 test chunks: the evaluation did not finish
+
+
+def test_zooming_panels_leaves_the_keys_to_the_window(make_window, qtbot):
+    w = make_window()
+    c = w.controller
+    qtbot.waitUntil(lambda: c.state == RunState.PAUSED, timeout=WAIT)
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow, timeout=WAIT)
+    w.weights.setFocus()  # as a click into panel 2 leaves it
+    for key in (Qt.Key.Key_3, Qt.Key.Key_0):
+        qtbot.keyClick(QApplication.focusWidget() or w, key)  # keys go where the focus is, as a person's do
+        assert not w.filters.digit_box.hasFocus()
+    qtbot.keyClick(QApplication.focusWidget() or w, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: c.latest().steps == 1 and c.runner.mode == PAUSE, timeout=WAIT)
