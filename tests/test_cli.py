@@ -143,6 +143,11 @@ def test_anneal_to_outside_0_1_is_refused_naming_the_field(capsys, value):
     assert err.startswith("rso: error: anneal_to must be a number in (0, 1]") and len(err.splitlines()) == 1
 
 
+def test_anneal_to_with_no_anneal_is_a_contradiction(capsys):
+    assert main(["train", "--no-anneal", "--anneal-to", "0.3", *TINY]) == 2
+    assert "give one" in capsys.readouterr().err
+
+
 def test_compare_plots_headless_and_saves_a_resumable_session(capsys, tmp_path):
     png, svg, session = tmp_path / "cmp.png", tmp_path / "cmp.svg", tmp_path / "s.rso.npz"
     assert main(["compare", *QUICK, "--plot", str(png), "--plot", str(svg), "--plot-size", "640x360",

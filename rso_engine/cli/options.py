@@ -164,6 +164,8 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) ->
         cfg = load_preset(args.preset)
     if getattr(args, "config", None):
         cfg = _config_file_layer(cfg, args.config)
+    if getattr(args, "anneal", None) is False and getattr(args, "anneal_to", None) is not None:
+        raise CLIError("--anneal-to sets where annealing heads, and --no-anneal turns annealing off: give one")
     changes: dict[str, Any] = {k: getattr(args, k) for k in FIELD_OPTIONS if getattr(args, k, None) is not None}
     if getattr(args, "algorithm", None):
         changes["algorithm"] = args.algorithm
