@@ -224,13 +224,14 @@ def save_preset(
     builtin = _files(builtin_presets_dir())
     if name in builtin and not shadow_builtin:
         raise PresetError(
-            f"{name!r} is a built-in preset; choose another name (or pass shadow_builtin=True "
-            "to hide the built-in behind your own)"
+            f"{name!r} is a built-in preset; choose another name (or hide the built-in one behind yours: "
+            "--shadow-builtin on the command line)"
         )
     folder = user_presets_dir()
     path = folder / f"{name}{PRESET_SUFFIX}"
     if path.exists() and not overwrite:
-        raise PresetError(f"a preset called {name!r} already exists ({path}); choose another name or overwrite it")
+        raise PresetError(f"a preset called {name!r} already exists ({path}); choose another name, or replace it "
+                          "(--overwrite on the command line; “replace a user preset of that name” in the window)")
     config = config.validated()
     notes = dict(config.notes) if isinstance(config.notes, dict) else {}
     if description is not None:

@@ -236,3 +236,15 @@ def test_output_files_that_cannot_be_written_are_refused_before_training(capsys,
     (tmp_path / "file").write_text("x")
     assert main(["report", "course-batch-sweep", "--out", str(tmp_path / "file"), *TINY]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_is_not_an_error():
+    """`rso info | head -1`: the reader goes away; rso ends quietly, with status 0."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-m", "rso_engine.cli", "info"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0 and "Broken pipe" not in err and "Traceback" not in err

@@ -48,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `rso info | head`: the reader has gone; nothing more to say, and no traceback at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ConfigError, DataError, BackendError, TrainingError, CheckpointError, CLIError, ValueError,
             OSError) as exc:
         if os.environ.get("RSO_DEBUG"):

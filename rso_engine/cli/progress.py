@@ -69,6 +69,9 @@ def run_header(trainer: Trainer, batch_sizes: Sequence[int] | None = None) -> st
         batch = ", ".join(str(b) for b in batch_sizes) if batch_sizes else cfg.batch_size
         line += (f"\nRSO: batch {batch} per {cfg.batch_mode}, {plural(cfg.cycles, 'cycles')}, "
                  f"{describe_sigma_schedule(cfg)} | evaluator: {trainer.evaluator.name}")
+        if cfg.train_layers:
+            line += (f"\nlayers searched: {', '.join(pl.name for pl in trainer.plan)} "
+                     f"({trainer.weights_per_cycle:,} weights per cycle; the others stay at their initial values)")
     else:
         line += (f"\nSGD: lr {cfg.lr}, momentum {cfg.momentum}, batch {trainer.batch_size}, "
                  f"{plural(cfg.cycles, 'epochs')}")
