@@ -229,7 +229,7 @@ def test_subset(sample):
 
 def test_unknown_name():
     with pytest.raises(DataError, match="mnist-sample"):
-        data.load_dataset("cifar-10")
+        data.load_dataset("svhn")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -88,7 +88,7 @@ def run_options() -> argparse.ArgumentParser:
     g.add_argument("--config", metavar="FILE",
                    help="a run config JSON file; its fields override the preset's, options below override both")
     g.add_argument("--model", choices=list(MODELS), help="network (default oneconv)")
-    g.add_argument("--dataset", help="mnist-sample (default, bundled), mnist or fashion-mnist")
+    g.add_argument("--dataset", help="mnist-sample (default, bundled), mnist, fashion-mnist or cifar10")
     g.add_argument("--data-dir", metavar="DIR", help="a folder holding the four MNIST-style IDX files")
     g.add_argument("--n-train", type=positive_int, metavar="N", help="use only the first N training images")
     g.add_argument("--n-test", type=positive_int, metavar="N", help="use only the first N test images")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import DataError
 
-DATASET_NAMES = ("mnist-sample", "mnist", "fashion-mnist")
+DATASET_NAMES = ("mnist-sample", "mnist", "fashion-mnist", "cifar10")
 
 MNIST_CLASSES: tuple[str, ...] = tuple(str(i) for i in range(10))
 FASHION_MNIST_CLASSES: tuple[str, ...] = (
@@ -25,8 +25,38 @@ FASHION_MNIST_CLASSES: tuple[str, ...] = (
     "Ankle boot",
 )
 
-# Every dataset rso knows holds 28×28 grey images (the models' first layers are built for them).
+CIFAR10_CLASSES: tuple[str, ...] = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+
+# The MNIST-like datasets hold 28×28 grey images (the IDX reader insists on that size).
 IMAGE_SIZE: tuple[int, int] = (28, 28)
+# ``(channels, height, width)`` of each dataset's images.
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
+    "mnist-sample": (1, 28, 28),
+    "mnist": (1, 28, 28),
+    "fashion-mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+}
+
+# CIFAR-10's binary version: one archive holding the folder CIFAR10_FOLDER with five training batches,
+# one test batch and the class names. A record is 1 label byte then 3,072 pixel bytes (the 1,024 red,
+# 1,024 green and 1,024 blue values of a 32×32 image, row-major).
+CIFAR10_ARCHIVE = "cifar-10-binary.tar.gz"
+CIFAR10_FOLDER = "cifar-10-batches-bin"
+CIFAR10_TRAIN_FILES: tuple[str, ...] = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
+CIFAR10_TEST_FILE = "test_batch.bin"
+CIFAR10_META_FILE = "batches.meta.txt"
+CIFAR10_RECORD_BYTES = 1 + 3 * 32 * 32
 
 # The four standard files, by role; each may be gzipped (".gz") or raw.
 IDX_FILE_NAMES: dict[str, str] = {
@@ -68,6 +98,9 @@ KNOWN_DIGESTS: dict[str, dict[str, tuple[str, ...]]] = {
             "sha256:8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
         ),
     },
+    # CIFAR-10: the MD5 its authors publish for the binary version
+    # (https://www.cs.toronto.edu/~kriz/cifar.html).
+    "cifar10": {CIFAR10_ARCHIVE: ("md5:c32a1d4ab5d03f1284b67883e8d87530",)},
 }
 
 # Base URLs tried in order; an environment variable (one or more base URLs, separated by spaces or
@@ -81,29 +114,46 @@ MIRRORS: dict[str, tuple[str, ...]] = {
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
     ),
+    "cifar10": ("https://www.cs.toronto.edu/~kriz/",),
 }
-MIRROR_ENV_VARS: dict[str, str] = {"mnist": "RSO_MNIST_MIRROR", "fashion-mnist": "RSO_FASHION_MNIST_MIRROR"}
+MIRROR_ENV_VARS: dict[str, str] = {
+    "mnist": "RSO_MNIST_MIRROR",
+    "fashion-mnist": "RSO_FASHION_MNIST_MIRROR",
+    "cifar10": "RSO_CIFAR10_MIRROR",
+}
 
 # Folders where a system package installs a dataset; looked at before the cache.
 SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
     "mnist": (),
     "fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"),),
+    "cifar10": (),
 }
 SYSTEM_PACKAGES: dict[str, str] = {"fashion-mnist": "dataset-fashion-mnist"}
 
-TITLES: dict[str, str] = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
-DOWNLOAD_SIZES: dict[str, str] = {"mnist": "about 11 MB", "fashion-mnist": "about 30 MB"}
+TITLES: dict[str, str] = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+DOWNLOAD_SIZES: dict[str, str] = {"mnist": "about 11 MB", "fashion-mnist": "about 30 MB", "cifar10": "about 163 MB"}
+# What to put where instead of downloading, for the messages.
+MANUAL_FILES: dict[str, str] = {
+    "cifar10": f"download {CIFAR10_ARCHIVE} yourself and pass --data-dir with it (or with its extracted "
+    f"{CIFAR10_FOLDER} folder)",
+}
 
 
 def classes_for(key: str) -> tuple[str, ...]:
-    """The class names of dataset ``key`` (digits unless it is Fashion-MNIST)."""
-    return FASHION_MNIST_CLASSES if key == "fashion-mnist" else MNIST_CLASSES
+    """The class names of dataset ``key`` (digits unless it is Fashion-MNIST or CIFAR-10)."""
+    return {"fashion-mnist": FASHION_MNIST_CLASSES, "cifar10": CIFAR10_CLASSES}.get(key, MNIST_CLASSES)
 
 
 def normalise_name(name: str) -> str:
     """The canonical spelling of a dataset name ("fashion" -> "fashion-mnist"); DataError if unknown."""
     key = name.strip().lower().replace("_", "-")
-    key = {"sample": "mnist-sample", "fashion": "fashion-mnist", "fashionmnist": "fashion-mnist"}.get(key, key)
+    key = {
+        "sample": "mnist-sample",
+        "fashion": "fashion-mnist",
+        "fashionmnist": "fashion-mnist",
+        "cifar": "cifar10",
+        "cifar-10": "cifar10",
+    }.get(key, key)
     if key not in DATASET_NAMES:
         raise DataError(f"Unknown dataset {name!r}: choose one of {', '.join(DATASET_NAMES)}.")
     return key

@@ -1,7 +1,13 @@
 """Datasets as arrays: the :class:`Dataset` type, normalisation, the bundled sample and :func:`load_dataset`.
 
-Images come back as float32 ``(N, 1, H, W)``, scaled to [0, 1] and then standardised with the mean and
-standard deviation of the training pixels; labels as int64.
+Images come back as float32 ``(N, C, H, W)``, labels as int64. Every dataset follows one rule,
+``x = (pixel/255 - channel_mean[c]) / std``, with the statistics of its training split:
+
+- MNIST-like (``C = 1``, 28×28): standardised, ``channel_mean = (mean,)`` and ``std`` the mean and
+  standard deviation of the training pixels in [0, 1] (the paper's X ← (X − mean)/std).
+- CIFAR-10 (``C = 3``, 32×32): inputs minus the per-channel training mean, the authors' preprocessing:
+  ``channel_mean`` is the mean of the training split's red, green and blue values in [0, 1], and
+  ``std = 1`` (nothing is divided); ``mean`` is their average.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from .catalogue import (
     classes_for,
     normalise_name,
 )
+from .cifar import FIX_CACHE_CIFAR, CifarArrays, cifar_cache_status, fetch_cifar10, find_cifar10, read_cifar10
 from .download import default_cache_dir, fetch_idx_files
 from .errors import DataError
 from .idx import FIX_DELETE, find_idx, find_idx_files, read_idx
@@ -42,14 +49,19 @@ class Dataset:
     """A train/test pair of normalised image arrays with their labels."""
 
     name: str
-    train_x: np.ndarray  # float32 (N, 1, H, W), (x/255 - mean) / std
+    train_x: np.ndarray  # float32 (N, C, H, W), (x/255 - channel_mean[c]) / std
     train_y: np.ndarray  # int64 (N,)
     test_x: np.ndarray
     test_y: np.ndarray
     mean: float  # of the training pixels in [0, 1]; used for both splits
-    std: float
+    std: float  # of the training pixels (MNIST-like), or 1.0 (CIFAR-10: only the mean is subtracted)
     source: str  # where it came from, for people
     classes: tuple[str, ...]
+    channel_mean: tuple[float, ...] = ()  # what is subtracted from each channel; () means (mean,) * C
+
+    def __post_init__(self) -> None:
+        if not self.channel_mean:
+            object.__setattr__(self, "channel_mean", (float(self.mean),) * int(self.train_x.shape[1]))
 
     @property
     def n_train(self) -> int:
@@ -87,6 +99,7 @@ class Dataset:
             std=self.std,
             source=self.source,
             classes=self.classes,
+            channel_mean=self.channel_mean,
         )
 
     def __repr__(self) -> str:
@@ -114,6 +127,40 @@ def _normalise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndar
         std = 1.0
     lut = ((values - mean) / std).astype(np.float32)
     return lut[train][:, None], lut[test][:, None], mean, std
+
+
+def _channel_means(train: np.ndarray) -> tuple[float, ...]:
+    """The mean of each channel of uint8 ``(N, C, H, W)`` images, in [0, 1] (exact integer sums)."""
+    n = train.shape[0] * train.shape[2] * train.shape[3]
+    sums = [sum(int(train[i : i + 4096, c].sum(dtype=np.uint64)) for i in range(0, train.shape[0], 4096))
+            for c in range(train.shape[1])]
+    return tuple(s / n / 255.0 if n else 0.0 for s in sums)
+
+
+def _subtract_channel_means(images: np.ndarray, means: tuple[float, ...]) -> np.ndarray:
+    """uint8 ``(N, C, H, W)`` -> float32 ``x/255 - means[c]`` (through a per-channel lookup table)."""
+    values = np.arange(256, dtype=np.float64) / 255.0
+    out = np.empty(images.shape, dtype=np.float32)
+    for c, m in enumerate(means):
+        out[:, c] = (values - m).astype(np.float32)[images[:, c]]
+    return out
+
+
+def _dataset_from_cifar(name: str, arrays: CifarArrays, source: str) -> Dataset:
+    """A :class:`Dataset` from CIFAR-10's raw arrays: inputs minus the per-channel training mean."""
+    means = _channel_means(arrays.train_x)
+    return Dataset(
+        name=name,
+        train_x=_subtract_channel_means(arrays.train_x, means),
+        train_y=arrays.train_y.astype(np.int64),
+        test_x=_subtract_channel_means(arrays.test_x, means),
+        test_y=arrays.test_y.astype(np.int64),
+        mean=float(np.mean(means)),
+        std=1.0,
+        source=source,
+        classes=arrays.classes,
+        channel_mean=means,
+    )
 
 
 def _as_uint8_images(arr: np.ndarray, path: Path, fix: str) -> np.ndarray:
@@ -253,7 +300,15 @@ def _load_folder(folder: Path, key: str | None) -> Dataset:
     )
 
 
+def _load_cifar_path(path: Path) -> Dataset:
+    source = find_cifar10(path) or path
+    return _dataset_from_cifar(f"cifar10:{source.name or source}", read_cifar10(path), str(source))
+
+
 def _load_downloadable(key: str, cache_root: Path, progress: bool, download: bool) -> Dataset:
+    if key == "cifar10":
+        folder = fetch_cifar10(cache_root / key, progress=progress, download=download)
+        return _dataset_from_cifar(key, read_cifar10(folder, FIX_CACHE_CIFAR), str(folder))
     for system_dir in SYSTEM_DIRS.get(key, ()):
         files = find_idx_files(system_dir)
         if files is not None:
@@ -276,17 +331,22 @@ def load_dataset(
     progress: bool = True,
     download: bool = True,
 ) -> Dataset:
-    """Load a dataset by name (one of :data:`DATASET_NAMES`), or from a folder of IDX files.
+    """Load a dataset by name (one of :data:`DATASET_NAMES`), or from a folder of IDX files or CIFAR-10.
 
     ``data_dir`` replaces the lookup by name: the folder's four IDX files are read and the dataset is
     called ``idx:<folder name>`` (class names are Fashion-MNIST's when ``name`` is ``fashion-mnist`` or
-    the folder's name says "fashion", else digits). ``cache_dir`` defaults to
+    the folder's name says "fashion", else digits). When ``name`` is ``cifar10``, or ``data_dir`` is a
+    ``cifar-10-batches-bin`` folder, a folder holding one or ``cifar-10-binary.tar.gz``, or a tar.gz
+    itself, it is read as CIFAR-10 instead (called ``cifar10:<folder or file name>``). ``cache_dir`` defaults to
     :func:`default_cache_dir`; ``download=False`` raises instead of downloading; ``progress=False``
     hides the download progress bar.
     """
     if data_dir is not None:
         key = normalise_name(name) if name and name != "mnist-sample" else None
-        return _load_folder(Path(data_dir).expanduser(), key)
+        path = Path(data_dir).expanduser()
+        if key == "cifar10" or (key is None and find_cifar10(path) is not None):
+            return _load_cifar_path(path)
+        return _load_folder(path, key)
     key = normalise_name(name)
     if key == "mnist-sample":
         return _load_sample()
@@ -307,6 +367,9 @@ def describe_datasets(cache_dir: str | os.PathLike | None = None) -> list[tuple[
     except FileNotFoundError as exc:
         rows.append(("mnist-sample", f"MISSING: {exc}"))
     for key in DATASET_NAMES[1:]:
+        if key == "cifar10":
+            rows.append((key, cifar_cache_status(cache_root / key)))
+            continue
         system = next((d for d in SYSTEM_DIRS.get(key, ()) if find_idx_files(d) is not None), None)
         folder = cache_root / key
         present = [b for b in IDX_FILE_NAMES.values() if (folder / (b + ".gz")).is_file()]

@@ -1,9 +1,10 @@
-"""Downloading MNIST and Fashion-MNIST into the cache, through pooch.
+"""Downloading MNIST, Fashion-MNIST and CIFAR-10 into the cache, through pooch.
 
 A file is fetched with :mod:`pooch`: it streams into a temporary file next to its destination, is
-checked against its published SHA-256 and only then renamed into place, so nothing half-downloaded
-ever carries the real name. Each mirror is tried in turn (with ``DOWNLOAD_RETRIES`` more attempts on
-a network error or a bad checksum); when all fail, a :class:`DataError` lists what was tried.
+checked against its published checksum (SHA-256, or MD5 for CIFAR-10) and only then renamed into
+place, so nothing half-downloaded ever carries the real name. Each mirror is tried in turn (with
+``DOWNLOAD_RETRIES`` more attempts on a network error or a bad checksum); when all fail, a
+:class:`DataError` lists what was tried.
 Interrupted downloads start again from the beginning (pooch does not resume).
 """
 
@@ -23,7 +24,7 @@ import requests
 from tqdm import tqdm
 
 from .. import __version__
-from .catalogue import DOWNLOAD_SIZES, IDX_FILE_NAMES, KNOWN_DIGESTS, MIRROR_ENV_VARS, MIRRORS, TITLES
+from .catalogue import DOWNLOAD_SIZES, IDX_FILE_NAMES, KNOWN_DIGESTS, MANUAL_FILES, MIRROR_ENV_VARS, MIRRORS, TITLES
 from .errors import DataError
 
 __all__ = [
@@ -213,6 +214,7 @@ def download_from_mirrors(key: str, filename: str, folder: Path, progress: bool 
         except DownloadFailed as exc:
             tried.append(exc)
     names = ", ".join(b + ".gz" for b in IDX_FILE_NAMES.values())
+    manual = MANUAL_FILES.get(key, f"put the four files ({names}) in one folder yourself and pass --data-dir FOLDER")
     advice = (
         "A file that arrives with another checksum is not the published one: try another mirror. "
         if any(e.checksum for e in tried)
@@ -222,7 +224,7 @@ def download_from_mirrors(key: str, filename: str, folder: Path, progress: bool 
         f"Could not download {TITLES[key]} ({filename}); tried:\n  "
         + "\n  ".join(f"{e.url}: {e.reason}" for e in tried)
         + f"\n{advice}Other mirrors can be given in ${MIRROR_ENV_VARS[key]} (base URLs, space-separated); "
-        f"or put the four files ({names}) in one folder yourself and pass --data-dir FOLDER. "
+        f"or {manual}. "
         f"The cache folder is {folder} (set RSO_CACHE_DIR to move it)."
     )
 

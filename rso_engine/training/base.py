@@ -17,6 +17,7 @@ from ..backend import Backend, get_backend, to_numpy
 from ..config import RunConfig
 from ..driving import drive
 from ..events import Evaluated
+from ..layers import AvgPool2d, BatchNorm2d, Conv2d, Dense, Flatten, GlobalAvgPool, MaxPool2d, ReLU
 from ..models import Model, build_model, cross_entropy
 from ..parallel import for_each
 from . import state as check
@@ -26,6 +27,50 @@ EVAL_CHUNK = 1000  # images per forward pass when evaluating
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a NaN/inf loss, a GPU failure); the message says where and what to try."""
+
+
+_KNOWN_IMAGE_SHAPES = ((1, 28, 28), (3, 32, 32))  # MNIST-like, CIFAR-10
+
+
+def _fits(model: Model, shape: tuple[int, ...]) -> bool | None:
+    """Whether ``(C, H, W)`` images fit the model's layers (None when a layer's shape rule is unknown)."""
+    c, h, w = shape
+    flat: int | None = None
+    for layer in model.layers:
+        if isinstance(layer, Conv2d):
+            if flat is not None or layer.cin != c:
+                return False
+            c, h, w = layer.cout, h + 2 * layer.pad - layer.k + 1, w + 2 * layer.pad - layer.k + 1
+        elif isinstance(layer, BatchNorm2d):
+            if layer.channels != c:
+                return False
+        elif isinstance(layer, (MaxPool2d, AvgPool2d)):
+            h, w = h // layer.size, w // layer.size
+        elif isinstance(layer, GlobalAvgPool):
+            h = w = 1
+        elif isinstance(layer, Flatten):
+            flat = c * h * w
+        elif isinstance(layer, Dense):
+            if flat is not None and layer.fin != flat:
+                return False
+            flat = layer.fout
+        elif not isinstance(layer, ReLU):
+            return None
+        if h < 1 or w < 1:
+            return False
+    return True
+
+
+def check_input_shape(model: Model, image_shape: tuple[int, ...], dataset_name: str) -> None:
+    """Raise a one-line ValueError when the dataset's images do not fit the model's first layers."""
+    if len(image_shape) != 3 or _fits(model, tuple(image_shape)) is not False:
+        return
+    expects = next((s for s in _KNOWN_IMAGE_SHAPES if _fits(model, s)), None)
+    have = "×".join(map(str, image_shape))
+    wanted = f"expects {'×'.join(map(str, expects))} images" if expects else f"does not take {have} images"
+    raise ValueError(
+        f"model {model.name} {wanted}; {dataset_name} has {have}: choose a model that takes {have} images"
+    )
 
 
 class Trainer:
@@ -42,6 +87,7 @@ class Trainer:
             dataset = load_dataset(config.dataset, data_dir=config.data_dir, progress=False)
         self.dataset = dataset.subset(config.n_train, config.n_test)
         self.model: Model = build_model(config.model, seed=config.seed, backend=self.backend, dtype=config.dtype)
+        check_input_shape(self.model, self.dataset.image_shape, self.dataset.name)
         xp = self.backend.xp
         self.x_train = self.model.to_input(self.dataset.train_x)
         self.y_train = xp.asarray(self.dataset.train_y, dtype=xp.int64)
