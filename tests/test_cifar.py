@@ -258,6 +258,9 @@ def test_mnist_models_refuse_cifar_with_one_line(tmp_path, batches):
     with pytest.raises(ValueError) as exc:
         RSOTrainer(RunConfig(model="oneconv", dataset="cifar10", n_train=10, n_test=5), dataset=ds)
     msg = str(exc.value)
-    assert msg.startswith("model oneconv expects 1×28×28 images; cifar10:") and "has 3×32×32" in msg
+    assert msg.startswith("model oneconv (first layer: ") and "cannot take the 3×32×32 images of cifar10" in msg
     assert "\n" not in msg
-    check_input_shape(build_model("oneconv"), (1, 28, 28), "mnist")  # fits: no error
+    for name in ("oneconv", "twoconv", "papernet", "mlp"):
+        check_input_shape(build_model(name), (1, 28, 28), "mnist")  # fits: no error
+    with pytest.raises(ValueError, match="papernet"):
+        check_input_shape(build_model("papernet"), (3, 32, 32), "cifar10")
