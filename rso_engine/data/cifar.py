@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import sys
 import tarfile
 import zlib
 from dataclasses import dataclass
@@ -32,9 +31,8 @@ from .catalogue import (
     CIFAR10_TEST_FILE,
     CIFAR10_TRAIN_FILES,
     DOWNLOAD_SIZES,
-    KNOWN_DIGESTS,
 )
-from .download import cache_state, download_from_mirrors
+from .download import fetch_file
 from .errors import DataError
 
 __all__ = [
@@ -236,22 +234,9 @@ def fetch_cifar10(folder: Path, progress: bool = True, download: bool = True) ->
     target = folder / CIFAR10_FOLDER
     if all((target / name).is_file() for name in CIFAR10_BATCH_FILES):
         return target
-    archive = folder / CIFAR10_ARCHIVE
-    state = cache_state(archive, KNOWN_DIGESTS.get(_KEY, {}).get(CIFAR10_ARCHIVE, ()))
-    if state != "ok" and not download:
-        problem = "is missing" if state == "missing" else "is damaged (its checksum matches none published)"
-        raise DataError(
-            f"CIFAR-10 is not downloaded yet ({archive} {problem}) and downloading is turned off. "
-            f"Allow the download ({DOWNLOAD_SIZES[_KEY]}), or pass --data-dir with {CIFAR10_ARCHIVE} "
-            f"or its extracted {CIFAR10_FOLDER} folder."
-        )
-    if state == "damaged":
-        log.warning("%s is damaged (checksum mismatch); deleting it to download it again", archive)
-        archive.unlink(missing_ok=True)
-    if state != "ok":
-        if progress:
-            print(f"Downloading CIFAR-10 ({DOWNLOAD_SIZES[_KEY]}) into {folder}", file=sys.stderr)
-        archive = download_from_mirrors(_KEY, CIFAR10_ARCHIVE, folder, progress)
+    archive = fetch_file(_KEY, CIFAR10_ARCHIVE, folder,
+                         f"pass --data-dir with {CIFAR10_ARCHIVE} or its extracted {CIFAR10_FOLDER} folder",
+                         progress, download)
     return _extract(archive, folder)
 
 

@@ -229,33 +229,39 @@ def download_from_mirrors(key: str, filename: str, folder: Path, progress: bool 
     )
 
 
-def fetch_idx_files(key: str, folder: Path, progress: bool = True, download: bool = True) -> dict[str, Path]:
-    """The four gzipped IDX files of dataset ``key`` in the cache ``folder``, by role, downloading those missing.
+def fetch_file(key: str, filename: str, folder: Path, instead: str, progress: bool = True,
+               download: bool = True, announced: set[str] | None = None) -> Path:
+    """``filename`` of dataset ``key`` in the cache ``folder``, downloaded if it is not there.
 
     A cached file that matches a known checksum is used without touching the network. One that matches
     none is damaged: it is deleted and downloaded again, or, with ``download=False``, a :class:`DataError`
-    names it (as it does a missing file).
+    names it (as it does a missing file) and suggests ``instead`` (e.g. "pass --data-dir FOLDER with …").
+    With ``progress`` one line announces the download, once per dataset in ``announced`` when given.
     """
-    title = TITLES[key]
-    files: dict[str, Path] = {}
-    announced = False
-    for role, base in IDX_FILE_NAMES.items():
-        filename = base + ".gz"
-        dest = folder / filename
-        state = cache_state(dest, KNOWN_DIGESTS.get(key, {}).get(filename, ()))
-        if state != "ok" and not download:
-            problem = "is missing" if state == "missing" else "is damaged (its checksum matches none published)"
-            raise DataError(
-                f"{title} is not downloaded yet ({dest} {problem}) and downloading is turned off. "
-                f"Allow the download ({DOWNLOAD_SIZES[key]}), or pass --data-dir FOLDER with the four IDX files."
-            )
-        if state == "damaged":
-            log.warning("%s is damaged (checksum mismatch); deleting it to download it again", dest)
-            dest.unlink(missing_ok=True)
-        if state != "ok":
-            if progress and not announced:
-                print(f"Downloading {title} ({DOWNLOAD_SIZES[key]}) into {folder}", file=sys.stderr)
-                announced = True
-            dest = download_from_mirrors(key, filename, folder, progress)
-        files[role] = dest
-    return files
+    dest = folder / filename
+    state = cache_state(dest, KNOWN_DIGESTS.get(key, {}).get(filename, ()))
+    if state == "ok":
+        return dest
+    if not download:
+        problem = "is missing" if state == "missing" else "is damaged (its checksum matches none published)"
+        raise DataError(
+            f"{TITLES[key]} is not downloaded yet ({dest} {problem}) and downloading is turned off. "
+            f"Allow the download ({DOWNLOAD_SIZES[key]}), or {instead}."
+        )
+    if state == "damaged":
+        log.warning("%s is damaged (checksum mismatch); deleting it to download it again", dest)
+        dest.unlink(missing_ok=True)
+    if progress and (announced is None or key not in announced):
+        print(f"Downloading {TITLES[key]} ({DOWNLOAD_SIZES[key]}) into {folder}", file=sys.stderr)
+        if announced is not None:
+            announced.add(key)
+    return download_from_mirrors(key, filename, folder, progress)
+
+
+def fetch_idx_files(key: str, folder: Path, progress: bool = True, download: bool = True) -> dict[str, Path]:
+    """The four gzipped IDX files of dataset ``key`` in the cache ``folder``, by role, downloading those
+    missing (see :func:`fetch_file`; the download is announced once)."""
+    announced: set[str] = set()
+    return {role: fetch_file(key, base + ".gz", folder, "pass --data-dir FOLDER with the four IDX files",
+                             progress, download, announced)
+            for role, base in IDX_FILE_NAMES.items()}
