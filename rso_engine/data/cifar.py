@@ -12,7 +12,6 @@ what to do about it.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import tarfile
@@ -45,7 +44,6 @@ __all__ = [
     "read_cifar10",
 ]
 
-log = logging.getLogger(__name__)
 
 CIFAR10_BATCH_FILES: tuple[str, ...] = (*CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE)
 _KEY = "cifar10"
