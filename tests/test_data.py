@@ -537,12 +537,20 @@ def test_fashion_mnist_from_system_folder(tmp_path, monkeypatch, dead_url):
         assert data.file_matches(DEBIAN_FASHION / name, digests), name
 
 
-def test_data_dir_images_must_be_28x28_with_finite_pixels_and_both_splits_non_empty(tmp_path):
+def test_data_dir_images_of_one_size_with_finite_pixels_and_both_splits_non_empty(tmp_path):
     small = np.zeros((30, 14, 14), np.uint8)
     folder = write_folder(tmp_path / "small", gz=True, train_images=small)
-    with pytest.raises(DataError, match=r"small/train-images-idx3-ubyte.gz: its images are 14x14 pixels; "
-                                        r"rso's models need 28x28"):
+    with pytest.raises(DataError, match=r"small/train-images-idx3-ubyte.gz holds 14x14 images but "
+                                        r".*t10k-images-idx3-ubyte.gz holds 28x28"):
         data.load_dataset(data_dir=folder)
+    folder = write_folder(tmp_path / "small2", gz=True, train_images=small, test_images=np.zeros((10, 14, 14),
+                                                                                              np.uint8))
+    ds = data.load_dataset(data_dir=folder)  # a size of its own loads; whether a model takes it is the trainer's
+    from rso_engine.config import RunConfig
+    from rso_engine.training import RSOTrainer
+
+    with pytest.raises(ValueError, match=r"model oneconv \(first layer: .*\) cannot take the 1×14×14 images"):
+        RSOTrainer(RunConfig(model="oneconv", batch_size=8), dataset=ds)
     nan = np.zeros((10, 28, 28), np.float32)
     nan[3, 4, 5] = np.nan
     folder = write_folder(tmp_path / "nan", gz=False, test_images=nan)

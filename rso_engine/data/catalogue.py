@@ -38,15 +38,6 @@ CIFAR10_CLASSES: tuple[str, ...] = (
     "truck",
 )
 
-# The MNIST-like datasets hold 28×28 grey images (the IDX reader insists on that size).
-IMAGE_SIZE: tuple[int, int] = (28, 28)
-# ``(channels, height, width)`` of each dataset's images.
-IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
-    "mnist-sample": (1, 28, 28),
-    "mnist": (1, 28, 28),
-    "fashion-mnist": (1, 28, 28),
-    "cifar10": (3, 32, 32),
-}
 
 # CIFAR-10's binary version: one archive holding the folder CIFAR10_FOLDER with five training batches,
 # one test batch and the class names. A record is 1 label byte then 3,072 pixel bytes (the 1,024 red,

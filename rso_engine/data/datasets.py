@@ -25,7 +25,6 @@ from .catalogue import (
     DATASET_NAMES,
     DOWNLOAD_SIZES,
     IDX_FILE_NAMES,
-    IMAGE_SIZE,
     MNIST_CLASSES,
     SYSTEM_DIRS,
     SYSTEM_PACKAGES,
@@ -166,10 +165,6 @@ def _dataset_from_cifar(name: str, arrays: CifarArrays, source: str) -> Dataset:
 def _as_uint8_images(arr: np.ndarray, path: Path, fix: str) -> np.ndarray:
     if arr.ndim != 3:
         raise DataError(f"{path}: expected images (a rank-3 IDX file), found shape {arr.shape}; {fix}.")
-    if arr.shape[1:] != IMAGE_SIZE:
-        h, w = IMAGE_SIZE
-        raise DataError(f"{path}: its images are {arr.shape[1]}x{arr.shape[2]} pixels; rso's models need "
-                        f"{h}x{w} (MNIST and Fashion-MNIST): {fix}.")
     if arr.dtype != np.uint8:
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             raise DataError(f"{path}: pixel values include NaN or infinity; {fix}.")
@@ -207,6 +202,10 @@ def _dataset_from_files(
     for split in ("train", "test"):
         if xs[split].shape[0] == 0:
             raise DataError(f"{files[f'{split}_images']} holds no images: {fix}.")
+    if xs["train"].shape[1:] != xs["test"].shape[1:]:  # whether a model takes the size is the trainer's check
+        (h, w), (th, tw) = xs["train"].shape[1:], xs["test"].shape[1:]
+        raise DataError(f"{files['train_images']} holds {h}x{w} images but {files['test_images']} holds "
+                        f"{th}x{tw}; both splits must have one size: {fix}.")
     train_x, test_x, mean, std = _normalise(xs["train"], xs["test"])
     return Dataset(name, train_x, ys["train"], test_x, ys["test"], mean, std, source, classes)
 
@@ -251,7 +250,7 @@ def _load_sample() -> Dataset:
     if (
         images.dtype != np.uint8
         or images.ndim != 3
-        or images.shape[1:] != IMAGE_SIZE
+        or images.shape[1:] != (28, 28)
         or labels.ndim != 1
         or images.shape[0] != labels.shape[0]
         or labels.size == 0
