@@ -61,7 +61,6 @@ class EngineThread(QThread):
         runner.on_error = self.errorOccurred.emit
         runner.on_ready = self.ready.emit
         self.setObjectName("rso-engine")
-        self.launched = False  # started by the controller (it waits until no other engine thread runs)
         _ALL_THREADS.add(self)
 
     def run(self) -> None:  # the worker thread
@@ -277,8 +276,9 @@ class Controller(QObject):
         t.runner.stop()
         if t.isRunning():
             self._retired.append(t)
-        else:
+        else:  # finished, or never started (it waited for an older thread): nothing to join
             t.wait()
+            t.deleteLater()
 
     def _reap(self) -> None:
         keep = []
@@ -295,9 +295,8 @@ class Controller(QObject):
         """Start the current run's thread once every retired one has ended: one engine thread at a time, so
         quick changes of settings never pile up threads that compete for the cores."""
         t = self._thread
-        if t is None or t.launched or any(r.isRunning() for r in self._retired):
+        if t is None or t.isRunning() or t.isFinished() or any(r.isRunning() for r in self._retired):
             return
-        t.launched = True
         t.start()
 
     def _on_state(self, state: str) -> None:

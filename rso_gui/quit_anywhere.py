@@ -29,17 +29,15 @@ class QuitAnywhere(QObject):
         pressed = QKeySequence(event.keyCombination())
         if not any(pressed.matches(s) == QKeySequence.SequenceMatch.ExactMatch for s in self.sequences):
             return False
-        close_dialogs(self.window)
-        QTimer.singleShot(0, self.window.close)
+        QTimer.singleShot(0, self.window.close)  # closeEvent closes the dialogs first
         return True
 
 
 def close_dialogs(window: QWidget) -> None:
     """Close every open dialog of the application (``window``'s own and top-level ones), ending their
     ``exec()`` loops, so a quit never leaves one behind or waits on one."""
-    dialogs = {*window.findChildren(QDialog), *(w for w in QApplication.topLevelWidgets() if isinstance(w, QDialog))}
-    for d in dialogs:
-        if d.isVisible():
+    for d in QApplication.topLevelWidgets():  # dialogs with a parent are top-level widgets too
+        if isinstance(d, QDialog) and d.isVisible():
             d.done(QDialog.DialogCode.Rejected)  # a message box ignores reject(); done() ends exec() too
 
 

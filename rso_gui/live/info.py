@@ -70,7 +70,7 @@ def build_info(rso: RSOTrainer, sgd: SGDTrainer | None) -> RunInfo:
         evaluator=rso.evaluator.name,
         layers=tuple(layers),
         plan=tuple((pl.name, pl.params) for pl in rso.plan),
-        param_shapes={k: tuple(int(s) for s in v.shape) for k, v in model.params.items()},
+        param_shapes=model.param_shapes(),
         sigma=dict(model.sigma),
         layer_sizes={pl.name: rso.layer_size(pl) for pl in rso.plan},
         weights_per_cycle=rso.weights_per_cycle,
