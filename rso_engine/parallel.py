@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from .backend import cpu_threads
-from .cancel import current_token
+from .cancel import cancellable, current_token
 
 T = TypeVar("T")
 
@@ -25,9 +25,10 @@ def for_each(fn: Callable[[T], object], items: Iterable[T], threads: int | None 
     if token is not None:
         inner = fn
 
-        def fn(item):  # the pool's threads do not see the caller's token: check it for them
+        def fn(item):  # the pool's threads do not see the caller's token: hand it to them
             token.check()
-            return inner(item)
+            with cancellable(token):
+                return inner(item)
 
     workers = min(threads or cpu_threads(), len(items))
     if workers <= 1:

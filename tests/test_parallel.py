@@ -86,3 +86,21 @@ def test_evaluation_does_not_depend_on_the_thread_count(monkeypatch):
         results.append(t.evaluate(0))
     assert results[0] == results[1]
     assert 0 <= results[0].test_accuracy <= 1 and np.isfinite(results[0].test_loss)
+
+
+def test_cancellation_reaches_the_pieces_on_the_pool_threads():
+    """Checks inside a piece (e.g. between the layers of a forward pass) see the caller's token."""
+    from rso_engine.cancel import Cancelled, CancelToken, cancellable, check_cancelled, current_token
+    from rso_engine.parallel import for_each
+
+    token, seen = CancelToken(), []
+    with cancellable(token):
+        for_each(lambda i: seen.append(current_token() is token), range(8), threads=4)
+    assert seen == [True] * 8
+
+    def piece(i):
+        token.cancel()
+        check_cancelled()  # inside the piece: raises at once
+
+    with cancellable(token), pytest.raises(Cancelled):
+        for_each(piece, range(8), threads=4)
