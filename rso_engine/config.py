@@ -13,6 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .vocabulary import EVALUATOR_NAMES
+
 ALGORITHMS = ("rso", "sgd")
 BATCH_MODES = ("weight", "layer", "cycle")
 LAYER_ORDERS = ("output-first", "input-first")
@@ -263,9 +265,7 @@ def _model_names() -> Iterable[str]:
 
 
 def _evaluator_names() -> Iterable[str]:
-    from .evaluators import evaluator_names  # noqa: PLC0415
-
-    return ("auto", *evaluator_names())
+    return ("auto", *EVALUATOR_NAMES)
 
 
 #: the rule a field gets from its declared type, unless :data:`FIELD_RULES` names one

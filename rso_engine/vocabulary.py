@@ -5,7 +5,8 @@
   matplotlib figures (:mod:`rso_engine.plots`) and the window's RSO-vs-SGD panel use these names;
   :func:`x_axis_name` also accepts the old spelling the window stored (``"cycle"``).
 - **The log-x rule** (:func:`log_x_by_default`): which axes are drawn on a log scale unless asked otherwise.
-- **Landscape modes** (:class:`LandscapeMode`, :data:`LANDSCAPE_MODES`) with their labels.
+- **Evaluator names** (:data:`EVALUATOR_NAMES`), in the order "auto" prefers them.
+- **Landscape modes** (:class:`LandscapeMode`, :data:`LANDSCAPE_MODES`, :func:`landscape_mode`) with their labels.
 - **Run states** (:class:`RunState`) with their display text (:func:`state_text`).
 
 The enums are ``str``-valued: a member equals (and hashes like) its plain string, so code that publishes
@@ -21,6 +22,7 @@ from enum import Enum
 __all__ = [
     "DEFAULT_LANDSCAPE",
     "DEFAULT_X_AXIS",
+    "EVALUATOR_NAMES",
     "LANDSCAPE_LABELS",
     "LANDSCAPE_MODES",
     "STATE_TEXT",
@@ -29,6 +31,7 @@ __all__ = [
     "LandscapeMode",
     "RunState",
     "XAxis",
+    "landscape_mode",
     "log_x_by_default",
     "state_text",
     "x_axis_name",
@@ -79,6 +82,13 @@ def log_x_by_default(name: str) -> bool:
     return X_AXES[x_axis_name(name)].log
 
 
+# --------------------------------------------------------------------------- evaluators
+#: the evaluators by name, in the order ``evaluator="auto"`` prefers them (the GPU kernels, the CPU's compiled
+#: kernels, vectorised incremental, the authors' layer cache, the reference). Here, not in the registry, so a
+#: config can be checked without importing the evaluators (and Numba); the registry asserts it matches.
+EVALUATOR_NAMES: tuple[str, ...] = ("incremental-cupy", "incremental-numba", "incremental", "layer-cached", "reference")
+
+
 # --------------------------------------------------------------------------- loss-landscape modes
 class LandscapeMode(_Word):
     """What the loss-landscape view shows around the weight RSO just decided."""
@@ -96,6 +106,13 @@ LANDSCAPE_LABELS: dict[LandscapeMode, str] = {
 #: the modes as plain strings, in the order key D cycles through them
 LANDSCAPE_MODES: tuple[str, ...] = tuple(m.value for m in LandscapeMode)
 DEFAULT_LANDSCAPE = LandscapeMode.ONE_D.value
+
+
+def landscape_mode(name: str) -> str:
+    """The landscape mode called ``name`` (one of :data:`LANDSCAPE_MODES`); ValueError if none."""
+    if name not in LANDSCAPE_MODES:
+        raise ValueError(f"unknown landscape mode {name!r}: choose one of {', '.join(LANDSCAPE_MODES)}")
+    return str(name)
 
 
 # --------------------------------------------------------------------------- run states

@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings
 
 from rso_engine.config import ConfigError, RunConfig
-from rso_engine.vocabulary import DEFAULT_LANDSCAPE, DEFAULT_X_AXIS, x_axis_name
+from rso_engine.vocabulary import DEFAULT_LANDSCAPE, DEFAULT_X_AXIS, landscape_mode, x_axis_name
 
 from .theme import THEMES
 
@@ -78,7 +78,7 @@ def controller_options(s: QSettings | None) -> dict[str, Any]:
     return {
         "sgd": read_bool(s, "run/sgd", True),
         "speed": read_speed(s, None),
-        "landscape": s.value("view/landscape", DEFAULT_LANDSCAPE, type=str) if s is not None else DEFAULT_LANDSCAPE,
+        "landscape": read_landscape(s),
         "digit": int(s.value("view/digit", 0, type=int)) if s is not None else 0,
         "features": read_bool(s, "view/features", True),
     }
@@ -88,6 +88,15 @@ def read_display(s: QSettings | None) -> tuple[str, bool]:
     """The remembered theme name (one of ``THEMES``) and presentation mode."""
     theme = s.value("display/theme", DEFAULT_THEME, type=str) if s is not None else DEFAULT_THEME
     return (theme if theme in THEMES else DEFAULT_THEME), read_bool(s, "display/presentation", False)
+
+
+def read_landscape(s: QSettings | None) -> str:
+    """The remembered landscape mode (one of ``LANDSCAPE_MODES``; the default for anything else)."""
+    value = s.value("view/landscape", DEFAULT_LANDSCAPE, type=str) if s is not None else DEFAULT_LANDSCAPE
+    try:
+        return landscape_mode(value)
+    except ValueError:
+        return DEFAULT_LANDSCAPE
 
 
 def read_x_axis(s: QSettings | None) -> str:

@@ -45,3 +45,26 @@ def test_landscape_modes_and_run_states_are_their_plain_strings():
     assert json.dumps([RunState.PAUSED]) == '["paused"]'
     assert state_text("preparing") == state_text(RunState.PREPARING) == "preparing…"
     assert state_text("something else") == "something else"
+
+
+def test_landscape_modes_are_checked_and_a_bad_remembered_one_falls_back(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from rso_engine.vocabulary import DEFAULT_LANDSCAPE, LANDSCAPE_MODES, landscape_mode
+    from rso_gui.settings import read_landscape
+
+    assert [landscape_mode(m) for m in LANDSCAPE_MODES] == list(LANDSCAPE_MODES)
+    with pytest.raises(ValueError, match="unknown landscape mode 'banana'"):
+        landscape_mode("banana")
+    s = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    s.setValue("view/landscape", "banana")
+    assert read_landscape(s) == DEFAULT_LANDSCAPE
+    s.setValue("view/landscape", "2d-weights")
+    assert read_landscape(s) == "2d-weights"
+
+
+def test_the_evaluator_names_are_the_registrys():
+    from rso_engine.evaluators import EVALUATORS, evaluator_names
+    from rso_engine.vocabulary import EVALUATOR_NAMES
+
+    assert evaluator_names() == list(EVALUATOR_NAMES) and set(EVALUATORS) == set(EVALUATOR_NAMES)

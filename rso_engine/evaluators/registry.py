@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..models import Model
+from ..vocabulary import EVALUATOR_NAMES
 from .base import Evaluator
 from .cupy import CupyIncrementalEvaluator, cupy_evaluator_unavailable
 from .incremental import IncrementalEvaluator
@@ -38,8 +39,9 @@ EVALUATORS: dict[str, tuple[type[Evaluator], Callable[[Model], str]]] = {
     "reference": (ReferenceEvaluator, _always),
 }
 
-#: the order "auto" tries them in (and the order they are listed in)
-AUTO_ORDER: tuple[str, ...] = ("incremental-cupy", "incremental-numba", "incremental", "layer-cached", "reference")
+#: the order "auto" tries them in (and the order they are listed in): the vocabulary's list of names
+AUTO_ORDER: tuple[str, ...] = EVALUATOR_NAMES
+assert set(AUTO_ORDER) == set(EVALUATORS), "vocabulary.EVALUATOR_NAMES must name every evaluator"
 
 
 def evaluator_names() -> list[str]:

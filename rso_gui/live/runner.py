@@ -42,7 +42,7 @@ from rso_engine.config import RunConfig
 from rso_engine.events import ChunkDone, Evaluated, LayerDone, WeightTried
 from rso_engine.session import load_session
 from rso_engine.training import RSOTrainer, SGDTrainer, TrainingError
-from rso_engine.vocabulary import DEFAULT_LANDSCAPE, LANDSCAPE_MODES, LandscapeMode, RunState
+from rso_engine.vocabulary import DEFAULT_LANDSCAPE, LandscapeMode, RunState, landscape_mode
 
 from . import probes
 from .info import build_info
@@ -95,7 +95,7 @@ class Runner:
         self._stop = False
         self._cancel = CancelToken()  # stops long engine work (evaluations, cache builds, landscapes) at once
         self._rate = rate
-        self._view = {"landscape": landscape, "digit": int(digit), "features": bool(features)}
+        self._view = {"landscape": landscape_mode(landscape), "digit": int(digit), "features": bool(features)}
         self._view_dirty = False
         self.on_state = on_state or (lambda s: None)
         self.on_error = on_error or (lambda m: None)
@@ -172,8 +172,8 @@ class Runner:
             for key, value in options.items():
                 if key not in self._view:
                     raise KeyError(key)
-                if key == "landscape" and value not in LANDSCAPE_MODES:
-                    raise ValueError(f"landscape must be one of {', '.join(LANDSCAPE_MODES)}")
+                if key == "landscape":
+                    value = landscape_mode(value)
                 self._view[key] = value
             self._view_dirty = True
             self._next_landscape = 0.0
