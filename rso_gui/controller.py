@@ -52,6 +52,7 @@ class EngineThread(QThread):
 
     stateChanged = Signal(str)
     errorOccurred = Signal(str)
+    noticed = Signal(str)
     ready = Signal(object)
 
     def __init__(self, runner: Runner, parent: QObject | None = None):
@@ -59,6 +60,7 @@ class EngineThread(QThread):
         self.runner = runner
         runner.on_state = self.stateChanged.emit
         runner.on_error = self.errorOccurred.emit
+        runner.on_notice = self.noticed.emit
         runner.on_ready = self.ready.emit
         self.setObjectName("rso-engine")
         _ALL_THREADS.add(self)
@@ -71,7 +73,8 @@ class Controller(QObject):
     """Runs RSO (and the SGD baseline) in a background thread on command; see the module docstring."""
 
     stateChanged = Signal(str)  # a RunState's value
-    errorOccurred = Signal(str)  # a message for people
+    errorOccurred = Signal(str)  # a message for people: the run stopped
+    noticed = Signal(str)  # a message for people: something failed, the run goes on (a diverging SGD baseline)
     runReady = Signal(object)  # RunInfo of a new run, once its trainers are built
     configChanged = Signal(object)  # RunConfig
 
@@ -168,6 +171,7 @@ class Controller(QObject):
         thread = EngineThread(runner, self)
         thread.stateChanged.connect(self._on_state)
         thread.errorOccurred.connect(self._on_error)
+        thread.noticed.connect(self._on_notice)
         thread.ready.connect(self._on_ready)
         thread.finished.connect(self._reap)
         self._thread = thread
@@ -268,7 +272,7 @@ class Controller(QObject):
         self._thread = None
         if t is None:
             return
-        for sig in (t.stateChanged, t.errorOccurred, t.ready):
+        for sig in (t.stateChanged, t.errorOccurred, t.noticed, t.ready):
             try:
                 sig.disconnect()
             except (RuntimeError, TypeError):
@@ -307,6 +311,10 @@ class Controller(QObject):
     def _on_ready(self, info: RunInfo) -> None:
         if self.sender() is self._thread:
             self.runReady.emit(info)
+
+    def _on_notice(self, message: str) -> None:
+        if self.sender() is self._thread:
+            self.noticed.emit(message)
 
     def _on_error(self, message: str) -> None:
         if self.sender() is not self._thread:

@@ -74,7 +74,6 @@ class MainWindow(QMainWindow):
         self.controller = controller
         controller.setParent(self)
         self._snap: Snapshot | None = None
-        self._sgd_error_shown = False  # the banner told of this run's SGD failure
         self.pacer = FramePacer()
         self._zoomed: QWidget | None = None
 
@@ -88,6 +87,7 @@ class MainWindow(QMainWindow):
 
         controller.stateChanged.connect(self._on_state)
         controller.errorOccurred.connect(self._on_error)
+        controller.noticed.connect(self._show_banner)
         controller.runReady.connect(self._on_ready)
         controller.configChanged.connect(self.controls.set_config)
 
@@ -343,7 +343,6 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------------------ engine
     def _on_ready(self, info: RunInfo) -> None:
         self._snap = None
-        self._sgd_error_shown = False
         for p in self.panels:
             p.set_info(info)
         self.status_line.show_run(info)
@@ -355,9 +354,12 @@ class MainWindow(QMainWindow):
             self.status_line.show_state(state)
 
     def _on_error(self, message: str) -> None:
-        self.banner_text.setText(f"The engine stopped: {message}")
-        self.banner.show()
+        self._show_banner(f"The engine stopped: {message}")
         self._sync_actions()
+
+    def _show_banner(self, text: str) -> None:
+        self.banner_text.setText(text)
+        self.banner.show()
 
     def _sync_actions(self) -> None:
         c = self.controller
@@ -394,10 +396,6 @@ class MainWindow(QMainWindow):
                 for p in self.panels:
                     p.set_info(self.controller.info)
             self._snap = snap
-            if snap.extra.get("sgd_error") and not self._sgd_error_shown:
-                self._sgd_error_shown = True
-                self.banner_text.setText(f"The SGD baseline stopped: {snap.extra['sgd_error']}. RSO goes on.")
-                self.banner.show()
             for p in self.panels:
                 if p.isVisible() or not self.isVisible():
                     p.update_view(snap)

@@ -64,7 +64,8 @@ class Runner:
 
     ``dataset`` (optional) replaces loading ``config.dataset``; ``rate`` limits weights per second
     (None: full speed); ``autoplay`` starts playing as soon as the run is ready. Callbacks are called
-    from the worker thread: ``on_state(state)``, ``on_error(message)``, ``on_ready(info)``.
+    from the worker thread: ``on_state(state)``, ``on_error(message)`` (the run stopped), ``on_notice(message)``
+    (something failed but the run goes on, e.g. the SGD baseline diverged), ``on_ready(info)``.
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class Runner:
         features: bool = True,
         on_state: Callable[[str], None] | None = None,
         on_error: Callable[[str], None] | None = None,
+        on_notice: Callable[[str], None] | None = None,
         on_ready: Callable[[RunInfo], None] | None = None,
         session: str | None = None,
     ):
@@ -99,6 +101,7 @@ class Runner:
         self._view_dirty = False
         self.on_state = on_state or (lambda s: None)
         self.on_error = on_error or (lambda m: None)
+        self.on_notice = on_notice or (lambda m: None)
         self.on_ready = on_ready or (lambda i: None)
         self.state = RunState.PREPARING
         self.error: str | None = None
@@ -426,6 +429,7 @@ class Runner:
         except TrainingError as exc:  # the baseline diverged: keep its history so far, RSO goes on
             self.sgd_error = error_message(exc)
             self._sgd_gen = None
+            self.on_notice(f"The SGD baseline stopped: {self.sgd_error}. RSO goes on.")
 
     def _finish(self) -> None:
         self._sync_sgd(to_end=True)
@@ -440,7 +444,7 @@ class Runner:
         if rso is None:
             return
         t0 = time.perf_counter()
-        extra: dict[str, Any] = {"sgd_error": self.sgd_error} if self.sgd_error else {}
+        extra: dict[str, Any] = {}
         if landscape:
             mode = self._view["landscape"]
             try:
