@@ -298,3 +298,20 @@ def test_one_cycle_is_not_annealed_and_learns_three_cycles_are():
     (h3_on, p3_on), (h3_off, p3_off) = run(3, True), run(3, False)
     assert h3_on[1] == h3_off[1]  # the first cycle still agrees
     assert not params_equal(p3_on, p3_off)
+
+
+def test_a_saved_step_count_must_agree_with_the_sweep_position():
+    from rso_engine.training.state import StateError
+
+    t = trainer(cycles=2)
+    t.set_chunking(7)
+    gen = t.events()
+    for _ in range(60):
+        next(gen)
+    meta, arrays = t.state_dict()
+    fresh = trainer(cycles=2)
+    fresh.load_state_dict(meta, arrays)  # as saved: fine
+    assert fresh.steps == t.steps
+    meta["rso"]["steps"] += 1
+    with pytest.raises(StateError, match="rso.steps"):
+        trainer(cycles=2).load_state_dict(meta, arrays)

@@ -392,6 +392,9 @@ class RSOTrainer(Trainer):
         self._load_base_state(meta, arrays, own=("rso/perm", "rso/shared_batch"))
         position = self._saved_position(r.get("position"))
         steps = check.count(r.get("steps"), "rso.steps")
+        if steps != self._steps_at(position):
+            raise check.StateError(f"rso.steps is {steps} but the sweep position {asdict(position)} comes after "
+                                   f"{self._steps_at(position)} weights")
         layer_changed = check.count(r.get("layer_changed"), "rso.layer_changed")
         layer_seconds = check.number(r.get("layer_seconds"), "rso.layer_seconds")
         sigma = check.mapping(r.get("sigma"), "rso.sigma")
@@ -411,6 +414,13 @@ class RSOTrainer(Trainer):
         self.shared_batch = shared
         self.model.sigma = sigma
         self.evaluator.invalidate()
+
+    def _steps_at(self, p: SweepPosition) -> int:
+        """Weights tried before the sweep reaches position ``p``: whole cycles, earlier layers and tensors."""
+        layer = self.plan[p.group]
+        before = sum(self.layer_size(pl) for pl in self.plan[: p.group])
+        before += sum(int(self.model.params[name].size) for name in layer.params[: p.param])
+        return p.cycle * self.weights_per_cycle + before + p.pos
 
     def _saved_position(self, saved: Any) -> SweepPosition:
         """A saved sweep position, if it lies inside the plan (or is the end of the run)."""
