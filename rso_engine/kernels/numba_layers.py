@@ -249,11 +249,8 @@ class NumbaKernels(Kernels):
     def run(self, layers: list[Layer], i: int, stop: int, P: dict, x, train: bool):
         layer = layers[i]
         after = layers[i + 1] if i + 1 < stop else None
-        if not train or (x.ndim != 4 and not isinstance(layer, Conv2d)):
+        if not train or x.ndim != 4 or isinstance(layer, Conv2d):  # a conv: padded there, compiled here
             return super().run(layers, i, stop, P, x, train)
-        if isinstance(layer, Conv2d):
-            p = layer.pad
-            return self.conv_from_padded(layer, P, np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x), 1
         if isinstance(layer, BatchNorm2d):
             relu = isinstance(after, ReLU)
             return bn_forward(layer, P, x, relu), 1 + relu
