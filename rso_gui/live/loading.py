@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from rso_engine.backend import BackendError
@@ -24,6 +25,28 @@ def load_dataset_cached(name: str, data_dir: str | None = None):
     with _DATA_LOCK:
         _DATA_CACHE[key] = ds
     return ds
+
+
+def load_dataset_stoppable(name: str, data_dir: str | None, stopping: Callable[[], bool]):
+    """:func:`load_dataset_cached` in a helper thread, so a stop request during a download is honoured:
+    the dataset, or None as soon as ``stopping()`` is true; the loader's error is raised here."""
+    box: dict[str, Any] = {}
+
+    def load():
+        try:
+            box["data"] = load_dataset_cached(name, data_dir)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    loader = threading.Thread(target=load, name="rso-data-loader", daemon=True)
+    loader.start()
+    while loader.is_alive():
+        loader.join(0.05)
+        if stopping():
+            return None
+    if "error" in box:
+        raise box["error"]
+    return box["data"]
 
 
 def expected_error(exc: BaseException) -> bool:

@@ -46,7 +46,7 @@ from rso_engine.vocabulary import DEFAULT_LANDSCAPE, LandscapeMode, RunState, la
 
 from . import probes
 from .info import build_info
-from .loading import error_message, expected_error, load_dataset_cached
+from .loading import error_message, expected_error, load_dataset_stoppable
 from .snapshot import TRACE_EMPTY, TRACE_LEN, CurveView, LayerStats, RunInfo, SliceView, Snapshot
 
 # what the loop is asked to do
@@ -251,30 +251,11 @@ class Runner:
             self.state = state
             self.on_state(state)
 
-    def _load_dataset(self):
-        """Load the dataset in a helper thread, so a stop request during a download is honoured."""
-        cfg = self.config
-        box: dict[str, Any] = {}
-
-        def load():
-            try:
-                box["data"] = load_dataset_cached(cfg.dataset, cfg.data_dir)
-            except BaseException as exc:  # handed to the worker thread
-                box["error"] = exc
-
-        loader = threading.Thread(target=load, name="rso-data-loader", daemon=True)
-        loader.start()
-        while loader.is_alive():
-            loader.join(0.05)
-            if self._stop:
-                return None
-        if "error" in box:
-            raise box["error"]
-        return box["data"]
-
     def _prepare(self) -> bool:
         cfg = self.config
-        dataset = self.dataset if self.dataset is not None else self._load_dataset()
+        dataset = self.dataset
+        if dataset is None:
+            dataset = load_dataset_stoppable(cfg.dataset, cfg.data_dir, lambda: self._stop)
         if self._stop or dataset is None:
             return False
         if self.session is not None:
