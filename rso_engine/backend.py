@@ -1,8 +1,9 @@
 """The one place that decides which array module the engine computes with.
 
-CuPy is used when it imports *and* a CUDA device really works (a small allocation and kernel run
-succeed); otherwise NumPy. ``RSO_BACKEND=numpy`` or ``RSO_BACKEND=cupy`` forces one; forcing CuPy
-where it cannot run is an error that says why.
+CuPy is used when it imports *and* a CUDA device really works: data goes to the device and back, CuPy's
+kernels and a cuBLAS matrix product run, and a RawKernel compiles with NVRTC and runs (:func:`_try_cupy`;
+when a step fails, the reason names what is missing); otherwise NumPy. ``RSO_BACKEND=numpy`` or
+``RSO_BACKEND=cupy`` forces one; forcing CuPy where it cannot run is an error that says why.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ class Backend:
     def is_gpu(self) -> bool:
         return self.name == "cupy"
 
+    def synchronize(self) -> None:
+        """Wait until the device has finished the work queued on it (a no-op on the CPU): GPU launches
+        return at once, so a stopwatch stops after this."""
+        if self.is_gpu:
+            self.xp.cuda.Device().synchronize()
+
     def describe(self) -> str:
         """One line for status bars and CLI headers, e.g. ``cupy on NVIDIA H100 (GPU)``."""
         return f"{self.name} on {self.device}"
@@ -73,22 +80,108 @@ def _numpy_backend() -> Backend:
     return Backend("numpy", np, _cpu_name())
 
 
+#: NVRTC options of every CUDA kernel rso compiles (the sweep kernels and the start-up probe): no fused
+#: multiply-add contraction, so float64 arithmetic rounds as on the CPU (CuPy adds ``-ftz=true`` itself,
+#: which flushes float32 subnormals to zero; float64 is unaffected)
+NVRTC_OPTIONS = ("--fmad=false",)
+
+_PROBE_KERNEL = r"""
+extern "C" __global__ void rso_probe(const double* a, const double* b, double* out, const int n) {
+    const int t = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t < n) out[t] = a[t] * b[t] + 1.0;
+}
+"""
+
+_INSTALL = 'install the CUDA 12 toolkit wheels with `pip install ".[gpu]"` (cupy-cuda12x[ctk])'
+
+
+def _classify(step: str, exc: BaseException) -> str:
+    """The reason a probe step failed, naming the real cause where the error says it."""
+    text = f"{exc.__class__.__name__}: {exc}"
+    low = text.lower()
+    if "insufficientdriver" in low.replace(" ", "") or "driver version is insufficient" in low:
+        return (
+            f"the NVIDIA driver is too old for CuPy's CUDA 12 runtime ({text}); update the driver "
+            "(`nvidia-smi` shows its version and the newest CUDA it supports)"
+        )
+    if "nodevice" in low.replace(" ", "") or "no cuda-capable device" in low:
+        return f"CuPy imports but sees no CUDA device ({text}); check `nvidia-smi` and CUDA_VISIBLE_DEVICES"
+    if "nvrtc" in low or "cuda_fp16" in low or "cannot open source file" in low:
+        return f"the CUDA runtime compiler NVRTC (or the CUDA headers) is missing or fails ({text}); {_INSTALL}"
+    if "cublas" in low:
+        return f"cuBLAS is missing or fails ({text}); {_INSTALL}"
+    if step == "device":
+        return f"CuPy imports but no CUDA device works ({text})"
+    what = {
+        "kernels": "CuPy's elementwise kernels",
+        "matmul": "a matrix product (cuBLAS)",
+        "rawkernel": "compiling and launching a CUDA kernel (NVRTC)",
+    }[step]
+    return f"the CUDA device works but {what} fails ({text})"
+
+
+def _probe_device(cupy) -> str:
+    """The device's name after a copy to it and back (the runtime and driver only: nothing compiled)."""
+    if cupy.cuda.runtime.getDeviceCount() < 1:
+        raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+    dev = cupy.cuda.Device()
+    a = cupy.asarray(np.arange(16, dtype=np.float64))
+    if not np.array_equal(cupy.asnumpy(a), np.arange(16)):
+        raise RuntimeError("a copy to the device and back changed the data")
+    name = cupy.cuda.runtime.getDeviceProperties(dev.id)["name"]
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    return f"{name} (GPU {dev.id})"
+
+
+def _probe_kernels(cupy) -> None:
+    """An elementwise op and a reduction (CuPy compiles these with NVRTC on first use)."""
+    a = cupy.arange(16, dtype=cupy.float32)
+    if float((a * 2).sum()) != 240.0:
+        raise RuntimeError("an elementwise kernel and a reduction gave a wrong sum")
+
+
+def _probe_matmul(cupy) -> None:
+    """A small matrix product in both dtypes: cuBLAS loads lazily at the first one."""
+    for dt in (cupy.float32, cupy.float64):
+        a = cupy.asarray(np.arange(12, dtype=dt).reshape(3, 4))
+        got = cupy.asnumpy(a @ a.T)
+        want = np.arange(12, dtype=dt).reshape(3, 4) @ np.arange(12, dtype=dt).reshape(3, 4).T
+        if not np.array_equal(got, want):
+            raise RuntimeError(f"a {np.dtype(dt).name} matrix product (cuBLAS) gave wrong numbers")
+
+
+def _probe_rawkernel(cupy) -> None:
+    """Compile (NVRTC, with rso's options) and launch a small RawKernel, as the sweep kernels are."""
+    kernel = cupy.RawKernel(_PROBE_KERNEL, "rso_probe", options=NVRTC_OPTIONS)
+    compile_now = getattr(kernel, "compile", None)
+    if compile_now is not None:
+        compile_now()
+    a = cupy.asarray(np.arange(8, dtype=np.float64))
+    out = cupy.zeros(8, dtype=cupy.float64)
+    kernel((1,), (32,), (a, a, out, np.int32(8)))
+    if not np.array_equal(cupy.asnumpy(out), np.arange(8.0) ** 2 + 1):
+        raise RuntimeError("the probe kernel computed wrong numbers")
+
+
 def _try_cupy() -> tuple[Backend | None, str]:
-    """Return a working CuPy backend, or None and the reason it cannot be used."""
+    """Return a working CuPy backend, or None and the reason it cannot be used: CuPy imports, a device
+    takes and returns data, CuPy's own kernels and a cuBLAS matrix product run, and a RawKernel compiles
+    with NVRTC and runs — each step that fails names its cause (no device, a driver too old for the
+    runtime, NVRTC or cuBLAS missing)."""
     try:
         import cupy  # noqa: PLC0415
     except Exception as exc:  # ImportError, or a broken CUDA install raising at import
-        return None, f"CuPy does not import ({exc.__class__.__name__}: {exc}); install it with `pip install .[gpu]`"
+        return None, f'CuPy does not import ({exc.__class__.__name__}: {exc}); install it with `pip install ".[gpu]"`'
+    steps = (("kernels", _probe_kernels), ("matmul", _probe_matmul), ("rawkernel", _probe_rawkernel))
+    step = "device"
     try:
-        a = cupy.arange(16, dtype=cupy.float32)
-        float((a * 2).sum())  # forces a kernel launch and a device->host copy
-        dev = cupy.cuda.Device()
-        props = cupy.cuda.runtime.getDeviceProperties(dev.id)
-        name = props["name"]
-        name = name.decode() if isinstance(name, bytes) else str(name)
+        device = _probe_device(cupy)
+        for name, probe in steps:
+            step = name
+            probe(cupy)
     except Exception as exc:
-        return None, f"CuPy imports but no CUDA device works ({exc.__class__.__name__}: {exc})"
-    return Backend("cupy", cupy, f"{name} (GPU {dev.id})"), ""
+        return None, _classify(step, exc)
+    return Backend("cupy", cupy, device), ""
 
 
 def get_backend(force: str | None = None) -> Backend:

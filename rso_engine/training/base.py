@@ -187,7 +187,8 @@ class Trainer:
 
 
 class Stopwatch:
-    """Adds the time spent inside ``with`` blocks to a trainer's ``seconds``."""
+    """Adds the time spent inside ``with`` blocks to a trainer's ``seconds`` (on a GPU after the device
+    has finished the block's work)."""
 
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
@@ -198,6 +199,7 @@ class Stopwatch:
         return self
 
     def __exit__(self, *exc):
+        self.trainer.backend.synchronize()  # on a GPU the block's launches may still be running
         self.last = time.perf_counter() - self._t0
         self.trainer.seconds += self.last
         return False
