@@ -3,11 +3,15 @@
 :class:`CupyIncrementalEvaluator` runs :class:`~.incremental.IncrementalEvaluator`'s incremental math on
 CuPy arrays with the GPU kernel set (:data:`~rso_engine.kernels.cuda.GPU_KERNELS`: convolutions in large
 chunks; a conv weight's candidate is a handful of launches over one channel, the next layer's slice of
-weights and the rest of the network). The output layer's sweep, where each weight's work is tiny, is one
-CUDA kernel launch per chunk (:func:`~rso_engine.kernels.cuda.dense_sweep`).
+weights and the rest of the network). The output layer's sweep, where each weight's work is tiny, is two
+CUDA kernels per weight queued without a host synchronisation (:func:`~rso_engine.kernels.cuda.dense_sweep`:
+the batch's samples over many blocks, then the cached logits' update over the whole device); the host
+waits once per chunk.
 
-If the kernel cannot be compiled (no NVRTC, an unusual CuPy), the vectorised CuPy loop of the base class
-is used instead and :attr:`CupyIncrementalEvaluator.engine` says so.
+If the kernels cannot be compiled (no NVRTC, an unusual CuPy), the vectorised CuPy loop of the base class
+is used instead and :attr:`CupyIncrementalEvaluator.engine` says so. :attr:`sweep_kernels` can be set to
+:data:`~rso_engine.kernels.cuda.EMULATED` to run the same host code with the kernels emulated in NumPy
+(how the path is tested without a GPU).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import logging
 
 import numpy as np
 
-from ..kernels.cuda import GPU_KERNELS, dense_sweep, sweep_kernel
+from ..kernels.cuda import GPU_KERNELS, dense_sweep, sweep_kernels
 from ..models import Model
 from .base import SweepResult
 from .incremental import DenseStore, IncrementalEvaluator
@@ -26,27 +30,35 @@ log = logging.getLogger(__name__)
 
 
 class CupyIncrementalEvaluator(IncrementalEvaluator):
-    """The incremental evaluator on the GPU; the output layer's sweep is one CUDA kernel per chunk and the
+    """The incremental evaluator on the GPU; the output layer's sweep runs as CUDA kernels and the
     convolutions run in large chunks."""
 
     name = "incremental-cupy"
-    description = "incremental evaluator on CuPy, output-layer sweep as a CUDA kernel"
+    description = "incremental evaluator on CuPy, output-layer sweep as CUDA kernels"
     engine = "cupy+rawkernel"
 
     kernels = GPU_KERNELS
     BUILD_CHUNK = 16384
+    #: the (score, apply) sweep kernels; None: compile them for the weights' dtype on first use
+    sweep_kernels: tuple | None = None
 
     def dense_kernel(self, store: DenseStore, view, fin, is_bias, flat, deltas, rows, sf) -> SweepResult:
-        """The output layer's sweep as one CUDA kernel launch (the vectorised loop if it cannot compile)."""
+        """The output layer's sweep as CUDA kernels (the vectorised loop if they cannot compile)."""
         if self.engine != "cupy+rawkernel":
             return super().dense_kernel(store, view, fin, is_bias, flat, deltas, rows, sf)
-        try:
-            kernel = sweep_kernel(np.dtype(view.dtype))
-        except Exception as exc:  # NVRTC missing or failing: keep going with the vectorised loop
-            log.warning("CUDA sweep kernel unavailable (%s); using the vectorised CuPy loop", exc)
-            self.engine = "cupy"
-            return super().dense_kernel(store, view, fin, is_bias, flat, deltas, rows, sf)
-        out = dense_sweep(kernel, view, fin, is_bias, store.hT, store.zT, store.lab, flat, deltas, rows, sf)
+        kernels = self.sweep_kernels
+        if kernels is None:
+            try:
+                kernels = sweep_kernels(np.dtype(view.dtype))
+            except Exception as exc:  # NVRTC missing or failing: keep going with the vectorised loop
+                log.warning("CUDA sweep kernels unavailable (%s); using the vectorised CuPy loop", exc)
+                self.engine = "cupy"
+                return super().dense_kernel(store, view, fin, is_bias, flat, deltas, rows, sf)
+        xp = self.xp
+        lab32 = store.aux.get("lab32")
+        if lab32 is None:  # the labels as the kernels' int32, once per store
+            lab32 = store.aux["lab32"] = xp.ascontiguousarray(store.lab, dtype=xp.int32)
+        out = dense_sweep(kernels, xp, view, fin, is_bias, store.hT, store.zT, lab32, flat, deltas, rows, sf)
         return SweepResult(*out)
 
 
