@@ -11,6 +11,7 @@ from .. import __version__
 from ..backend import BackendError
 from ..config import ConfigError
 from ..data import DataError
+from ..distributed import ClusterError
 from ..experiment import CheckpointError
 from ..training import TrainingError
 from . import info, presets, report, session, sweep, train
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `rso info | head`: the reader has gone; nothing more to say, and no traceback at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (ConfigError, DataError, BackendError, TrainingError, CheckpointError, CLIError, ValueError,
+    except (ConfigError, DataError, BackendError, TrainingError, CheckpointError, CLIError, ClusterError, ValueError,
             OSError) as exc:
         if os.environ.get("RSO_DEBUG"):
             raise

@@ -5,23 +5,23 @@ from __future__ import annotations
 from .. import __version__
 from ..training import describe_sigma_schedule
 from .results import StudyResult
-from .tables import budget_table, course_table, details_table, plural
+from .tables import budget_table, course_table, details_table, md_table, plural
 
 _FULL_TRAIN_SIZES = {"mnist": 60000, "fashion-mnist": 60000, "mnist-sample": 4000}
 
 
 def _describe_data(result: StudyResult) -> str:
-    ds = result.runs[0].trainer.dataset
-    full = _FULL_TRAIN_SIZES.get(ds.name)
+    ds = result.runs[0].record
+    full = _FULL_TRAIN_SIZES.get(ds.dataset)
     part = "" if full is None or ds.n_train == full else f" (the first {ds.n_train:,} of {full:,})"
-    return f"{ds.name}: {ds.n_train:,} training images{part}, {ds.n_test:,} test images, from {ds.source}"
+    return f"{ds.dataset}: {ds.n_train:,} training images{part}, {ds.n_test:,} test images, from {ds.dataset_source}"
 
 
 def report_markdown(result: StudyResult, command: str | None = None, started: str | None = None) -> str:
     """The text of ``report.md`` (the figures it links are the PNGs already in the folder)."""
     study, cfg, runs = result.study, result.base, result.runs
-    t0 = runs[0].trainer
-    evaluators = sorted({r.trainer.evaluator.name for r in runs if r.algorithm == "rso"})
+    t0 = runs[0].record
+    evaluators = sorted({r.record.evaluator for r in runs if r.algorithm == "rso"})
     layers = ", ".join(cfg.train_layers) if cfg.train_layers else "all"
     sgd_length = (", stopped at each RSO run's forward-pass budget" if study.equal_budget
                   else f", {plural(cfg.cycles, 'epochs')}")
@@ -39,7 +39,7 @@ def report_markdown(result: StudyResult, command: str | None = None, started: st
         f"stay decay {cfg.stay_decay:g}, layers searched: {layers}, "
         f"evaluator: {', '.join(evaluators)}, {cfg.dtype}, seed {cfg.seed}",
         f"- SGD: lr {cfg.lr:g}, momentum {cfg.momentum:g}, batch {cfg.sgd_batch_size}{sgd_length}",
-        f"- machine: {t0.backend.describe()}; rso {__version__}" + (f"; started {started}" if started else ""),
+        f"- machine: {t0.backend}; rso {__version__}" + (f"; started {started}" if started else ""),
         "- time (s) is training compute time, evaluation excluded; wall (s) includes evaluation.",
         "",
         "## Results, laid out like the course project's table",
@@ -53,10 +53,9 @@ def report_markdown(result: StudyResult, command: str | None = None, started: st
         "of cycles.",
         "",
     ]
-    ds = t0.dataset
-    if (ds.name, ds.n_train, ds.n_test) != ("mnist", 60000, 10000):
+    if (t0.dataset, t0.n_train, t0.n_test) != ("mnist", 60000, 10000):
         lines += [
-            f"**These runs used {ds.name} ({ds.n_train:,} training / {ds.n_test:,} test images), not full MNIST: "
+            f"**These runs used {t0.dataset} ({t0.n_train:,} training / {t0.n_test:,} test images), not full MNIST: "
             "the course project's losses and accuracies are a landmark, not a like-for-like comparison.**",
             "",
         ]
@@ -65,6 +64,10 @@ def report_markdown(result: StudyResult, command: str | None = None, started: st
         notes = [r.note for r in runs if r.note]
         lines += [f"- {n}" for n in notes] + ([""] if notes else [])
     lines += ["## Every run", "", details_table(runs), ""]
+    if result.failures:
+        lines += ["## Runs that did not finish", "",
+                  md_table(("run", "error"), [(f.label, f.error.replace("|", "\\|")) for f in result.failures]),
+                  "", "(run the same command again to retry them; finished runs are kept and skipped)", ""]
     figures = sorted(p.name for p in result.out_dir.glob("*.png"))
     if figures:
         lines += ["## Figures", ""]

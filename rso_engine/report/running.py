@@ -1,8 +1,9 @@
-"""Running a study: its RSO runs one after another, each followed by its SGD baseline, on one dataset.
+"""Running a study: its RSO runs, each model's SGD baseline, in this process or as Dask tasks.
 
-:func:`train_study` yields each :class:`~rso_engine.report.results.RunResult` as it finishes (``rso sweep``
-prints them as they come); :func:`run_study` trains a whole study and writes its folder. Every run is
-driven by :func:`rso_engine.driving.drive`, with a progress reporter the caller may supply.
+:func:`train_study` trains the runs here one after another and yields each
+:class:`~rso_engine.report.results.RunResult` as it finishes; :func:`run_study` trains a whole study and
+writes its folder, here or (``cluster=``) as Dask tasks through :mod:`.scheduling`, which the command
+line always uses. Every run is driven by :func:`rso_engine.driving.drive`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from typing import Any
 
 from ..config import RunConfig
 from ..data import load_dataset
+from ..distributed import ClusterOptions, open_client
 from ..driving import Progress, drive
 from ..experiment import make_trainer
 from ..training import Trainer
 from .course import model_label
-from .results import RunResult, StudyResult
+from .results import RunFailure, RunResult, StudyResult
+from .scheduling import RunStore, StudyProgress, schedule_study
 from .studies import Study, StudyError, get_study, plan_runs, study_base
 from .writing import write_study
 
@@ -108,35 +111,78 @@ def _train(
 
 def run_study(
     name: str,
-    out_dir: str | Path,
+    out_dir: str | Path | None,
     base: RunConfig | None = None,
     *,
     plot_size: tuple[int, int] = (1200, 500),
     dpi: int = 100,
     command: str | None = None,
     log: Callable[[str], None] | None = None,
+    cluster: ClusterOptions | Any | None = None,
+    fresh: bool = False,
+    checkpoints: bool = False,
+    study_progress: StudyProgress | None = None,
+    figures: bool = True,
     **options: Any,
 ) -> StudyResult:
     """Run study ``name`` on ``base`` (see :func:`study_base`) and write its folder ``out_dir``.
 
     ``options`` are those of :func:`train_study` (``models``, ``batch_sizes``, ``sgd``, ``max_sgd_epochs``,
     ``dataset``, ``backend``, ``progress``); ``log`` receives one line per finished run; ``plot_size``,
-    ``dpi`` and ``command`` (recorded in the report) are for the folder.
+    ``dpi``, ``command`` (recorded in the report) and ``figures=False`` (data files only) are for the folder.
+
+    ``cluster`` (:class:`~rso_engine.distributed.ClusterOptions`, or a ``distributed.Client``) runs the
+    runs as Dask tasks (:mod:`.scheduling`): each finished run is written to ``out_dir/runs/`` at once and
+    a run already there is skipped unless ``fresh``; ``checkpoints`` saves every run after each cycle so a
+    run whose worker dies continues elsewhere; a run that raises is listed in ``result.failures`` and the
+    others go on; ``study_progress`` hears of every run. ``dataset`` and ``progress`` are then not used
+    (the workers load the data). Without ``cluster`` the runs train here, one after another.
+    ``out_dir=None`` (with a cluster) writes nothing.
     """
     if base is None:
         base = study_base(name)
-    runs_to_train = train_study(name, base, **options)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir) if out_dir is not None else None
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    runs: list[RunResult] = []
-    for run in runs_to_train:
-        runs.append(run)
-        if log is not None:
-            log(run_summary(run))
-    result = StudyResult(get_study(name), out_dir, base, runs, [])
-    result.files = write_study(result, plot_size=plot_size, dpi=dpi, command=command, started=started)
+    failures: list[RunFailure] = []
+    if cluster is None:
+        if out is None:
+            raise StudyError("a study trained in this process needs a folder to write")
+        runs_to_train = train_study(name, base, **options)
+        out.mkdir(parents=True, exist_ok=True)
+        runs: list[RunResult] = []
+        for run in runs_to_train:
+            runs.append(run)
+            if log is not None:
+                log(run_summary(run))
+    else:
+        runs, failures = _on_cluster(name, base, out, cluster, fresh=fresh, checkpoints=checkpoints,
+                                     progress=study_progress, log=log, **options)
+    result = StudyResult(get_study(name), out, base, runs, [], failures)
+    if out is not None and runs:
+        result.files = write_study(result, plot_size=plot_size, dpi=dpi, command=command, started=started,
+                                   figures=figures)
     return result
+
+
+def _on_cluster(name: str, base: RunConfig, out: Path | None, cluster, *, fresh: bool, checkpoints: bool,
+                progress: StudyProgress | None, log, models=None, batch_sizes=None, sgd=None,
+                max_sgd_epochs: int = 200, backend=None, dataset=None, **unused: Any):
+    """The study's runs as Dask tasks on ``cluster`` (options or a client): (finished runs, failures)."""
+    study = get_study(name)
+    if max_sgd_epochs < 1:
+        raise StudyError("max_sgd_epochs must be ≥ 1")
+    want_sgd = study.sgd if sgd is None else bool(sgd)
+    if study.equal_budget and not want_sgd:
+        raise StudyError("the equal-budget study compares with SGD; it cannot run without it")
+    plan = plan_runs(study, base, models, batch_sizes)
+    store = RunStore(out) if out is not None else None
+    backend_name = getattr(backend, "name", backend)
+    kwargs = dict(sgd_epochs_for=lambda budget, n: _sgd_epochs_for(budget, n, max_sgd_epochs), store=store,
+                  fresh=fresh, checkpoints=checkpoints, backend=backend_name, progress=progress, log=log)
+    if isinstance(cluster, ClusterOptions):
+        with open_client(cluster) as client:
+            return schedule_study(study, plan, want_sgd, client, **kwargs)
+    return schedule_study(study, plan, want_sgd, cluster, **kwargs)
 
 
 def run_summary(run: RunResult) -> str:

@@ -44,7 +44,7 @@ def course_table(runs: Sequence[RunResult]) -> str:
         ref = run.course() or {}
         model = model_label(run.config.model)
         if run.algorithm == "sgd":
-            epochs = f", {last.forward_samples / run.trainer.n_train:.2f} epochs" if run.budget else ""
+            epochs = f", {last.forward_samples / run.n_train:.2f} epochs" if run.budget else ""
             model += f" (SGD{epochs})"
         rows.append((model, run.batch_size, secs(last.seconds), _fmt(last.test_loss, 3), _fmt(last.test_accuracy, 4),
                      _fmt(ref.get("seconds")), _fmt(ref.get("test_loss"), 3), _fmt(ref.get("test_accuracy"), 4)))
@@ -59,7 +59,7 @@ def details_table(runs: Sequence[RunResult]) -> str:
         last = run.history[-1]
         unit = "cycles" if run.algorithm == "rso" else "epochs"
         amount = (f"{last.cycle}" if run.algorithm == "rso" or not run.budget
-                  else f"{last.forward_samples / run.trainer.n_train:.2f}")
+                  else f"{last.forward_samples / run.n_train:.2f}")
         rows.append((run.label, plural(amount, unit), _fmt(last.train_loss), _fmt(last.test_loss),
                      _fmt(last.test_accuracy), f"{last.weight_updates:,}", f"{last.forward_samples:,}",
                      secs(last.seconds), secs(run.wall_seconds)))
@@ -79,7 +79,7 @@ def budget_table(runs: Sequence[RunResult]) -> str:
             continue
         r, s = pending.history[-1], run.history[-1]
         rows.append((model_label(pending.config.model), pending.batch_size, f"{r.forward_samples:,}",
-                     _fmt(r.test_accuracy), secs(r.seconds), f"{s.forward_samples / run.trainer.n_train:.2f}",
+                     _fmt(r.test_accuracy), secs(r.seconds), f"{s.forward_samples / run.n_train:.2f}",
                      f"{s.forward_samples:,}", _fmt(s.test_accuracy), secs(s.seconds), f"{r.weight_updates:,}",
                      f"{s.weight_updates:,}"))
     return md_table(("model", "RSO batch", "RSO forward samples", "RSO test accuracy", "RSO time (s)", "SGD epochs",
@@ -94,4 +94,6 @@ def results_csv(result: StudyResult) -> str:
     writer.writeheader()
     for run in result.runs:
         writer.writerow(run.row(result.study.name))
+    for failure in result.failures:
+        writer.writerow(failure.row(result.study.name))
     return buf.getvalue()

@@ -25,12 +25,14 @@ def write_study(
     dpi: int = 100,
     command: str | None = None,
     started: str | None = None,
+    figures: bool = True,
 ) -> list[Path]:
-    """Write a finished study's folder (figures, CSV, JSON, report.md); return the files written."""
+    """Write a finished study's folder (figures unless ``figures=False``, CSV, JSON, report.md); return the
+    files written."""
     out = result.out_dir
     study = result.study
     files: list[Path] = []
-    for stem, fig in study_figures(result, plot_size, dpi):
+    for stem, fig in study_figures(result, plot_size, dpi) if figures else ():
         for ext in ("png", "svg"):
             files.append(plots.save_figure(fig, out / f"{stem}.{ext}", size=plot_size, dpi=dpi))
 
@@ -52,10 +54,11 @@ def write_study(
         "command": command,
         "started": started,
         "rso_version": __version__,
-        "backend": result.runs[0].trainer.backend.describe() if result.runs else None,
+        "backend": result.runs[0].record.backend if result.runs else None,
         "base_config": result.base.to_dict(),
         "runs": [{"label": r.label, "config": r.config.to_dict(), "budget": r.budget, "note": r.note}
                  for r in result.runs],
+        "failed": [{"label": f.label, "config": f.config.to_dict(), "error": f.error} for f in result.failures],
     }
     files.append(_write_json(out / "config.json", conf, indent=2))
 
