@@ -384,5 +384,67 @@ class Dense(Layer):
         return f"Dense {self.fin}→{self.fout}" + ("" if self.bias else " (no bias)")
 
 
+class Residual(Layer):
+    """A residual link: ``body(x) + skip(x)``, both branches reading the same input ``x``.
+
+    ``body`` is a list of layers run in turn; ``skip`` is empty (the identity) or a projection (a 1×1
+    conv + batch norm where the channel count changes). What follows the add (a pool, the batch norm of
+    the block) is outside, in the model's own list. The inner layers keep their own names and parameters,
+    so to everything outside the block it is one layer of the sequential model: ``params`` lists every
+    inner parameter (skip first), a forward pass from the block's index needs only its input, and
+    :meth:`sublayers` gives the inner layers in the model's walk order (skip, then body).
+    """
+
+    kind = "residual"
+
+    def __init__(self, name: str, body: list[Layer], skip: list[Layer] | None = None):
+        super().__init__(name)
+        self.body, self.skip = list(body), list(skip or [])
+
+    def sublayers(self) -> list[Layer]:
+        """The inner layers in walk order: the skip branch, then the body."""
+        return self.skip + self.body
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(p for layer in self.sublayers() for p in layer.params)
+
+    def param_shapes(self):
+        return {k: v for layer in self.sublayers() for k, v in layer.param_shapes().items()}
+
+    def init_params(self, rng, dtype):
+        return {k: v for layer in self.sublayers() for k, v in layer.init_params(rng, dtype).items()}
+
+    @staticmethod
+    def _run(layers: list[Layer], P, x, train, keep):
+        caches = []
+        for layer in layers:
+            x, cache = layer.forward(P, x, train, keep)
+            caches.append(cache)
+        return x, caches
+
+    def forward(self, P, x, train, keep=False):
+        s, skip_caches = self._run(self.skip, P, x, train, keep)
+        b, body_caches = self._run(self.body, P, x, train, keep)
+        return b + s, (skip_caches, body_caches) if keep else None
+
+    @staticmethod
+    def _back(layers: list[Layer], P, dy, caches, grads: dict):
+        for layer, cache in zip(reversed(layers), reversed(caches), strict=True):
+            dy, g = layer.backward(P, dy, cache)
+            grads.update(g)
+        return dy
+
+    def backward(self, P, dy, cache):
+        skip_caches, body_caches = cache
+        grads: dict = {}
+        dx = self._back(self.body, P, dy, body_caches, grads)
+        return dx + self._back(self.skip, P, dy, skip_caches, grads), grads
+
+    def describe(self):
+        skip = " → ".join(layer.describe() for layer in self.skip) or "identity"
+        return f"Residual [{' → '.join(layer.describe() for layer in self.body)}] + [{skip}]"
+
+
 def _np_zeros(shape, dtype):
     return np.zeros(shape, dtype)

@@ -32,6 +32,7 @@ from .layers import (
     Layer,
     MaxPool2d,
     ReLU,
+    Residual,
     to_cnhw,
 )
 
@@ -81,6 +82,38 @@ def paper_net() -> list[Layer]:
     return layers + [GlobalAvgPool("gap"), Dense("fc", 16, 10, bias=False)]
 
 
+#: the paper CIFAR net's filters per block, and the blocks that end in a 2×2 average pool
+CIFAR_FILTERS = (16, 16, 16, 32, 32, 32, 32, 32, 32)
+CIFAR_POOLED = (3, 5)
+
+
+def paper_cifar() -> list[Layer]:
+    """The paper's CIFAR-10 net as the authors' code builds it (``--layers 9``, 57,104 params): 9 blocks like
+    :func:`paper_net`'s with [16,16,16,32,32,32,32,32,32] filters on 3×32×32 inputs, 2×2 average pools in
+    blocks 3 and 5, GAP on bn9's output, Dense 32→10 without bias.
+
+    Residual links: blocks 3, 5, 7 and 9 add to their conv output, before their pool and batch norm, the
+    batch norm output (before the ReLU) of blocks 1, 3, 5 and 7. Each link is a :class:`Residual` layer
+    ``res{i}`` whose input is bn{i−2}'s output, whose body is block i−1 and block i up to its conv
+    (``relu{i-2} → conv{i-1} → bn{i-1} → relu{i-1} → conv{i}``) and whose skip is the identity, or for
+    block 5 (16→32 channels) the projection ``proj5`` (1×1 conv, no bias) → ``proj5bn``. Adding before the
+    pool makes the sizes agree with no downsampling in the skip: the source and the conv output are both
+    32×32 (block 3), 16×16 (block 5) or 8×8 (blocks 7, 9). The pools are ``pool1`` (block 3), ``pool2``
+    (block 5)."""
+    layers: list[Layer] = [Conv2d("conv1", 3, CIFAR_FILTERS[0], bias=False), BatchNorm2d("bn1", CIFAR_FILTERS[0])]
+    for i in range(3, 10, 2):
+        cin, mid, cout = CIFAR_FILTERS[i - 3], CIFAR_FILTERS[i - 2], CIFAR_FILTERS[i - 1]
+        body = [ReLU(f"relu{i - 2}"), Conv2d(f"conv{i - 1}", cin, mid, bias=False), BatchNorm2d(f"bn{i - 1}", mid),
+                ReLU(f"relu{i - 1}"), Conv2d(f"conv{i}", mid, cout, bias=False)]  # fmt: skip
+        skip = [] if cin == cout else [Conv2d(f"proj{i}", cin, cout, k=1, pad=0, bias=False),
+                                       BatchNorm2d(f"proj{i}bn", cout)]  # fmt: skip
+        layers.append(Residual(f"res{i}", body, skip))
+        if i in CIFAR_POOLED:
+            layers.append(AvgPool2d(f"pool{CIFAR_POOLED.index(i) + 1}"))
+        layers.append(BatchNorm2d(f"bn{i}", cout))
+    return layers + [GlobalAvgPool("gap"), Dense("fc", CIFAR_FILTERS[-1], 10, bias=False)]
+
+
 def mlp(hidden: int = 32) -> list[Layer]:
     """A plain MLP: Flatten, Dense 784→hidden, ReLU, Dense hidden→10 (25,450 params for 32)."""
     return [Flatten("flatten"), Dense("fc1", 784, hidden), ReLU("relu1"), Dense("fc2", hidden, 10)]
@@ -92,6 +125,8 @@ MODELS: dict[str, tuple[Callable[[], list[Layer]], str]] = {
     "twoconv": (two_conv, "2 × (Conv 3×3 →16, ReLU, MaxPool 2), Dense 784→10"),
     "papernet": (paper_net, "the paper's 6-conv MNIST net: [ReLU] → conv → [avg-pool] → BN blocks, GAP, Dense 16→10"),
     "mlp": (mlp, "Dense 784→32, ReLU, Dense 32→10"),
+    "papercifar": (paper_cifar, "the paper's 9-conv residual CIFAR-10 net (3×32×32): links 3←1, 5←3 (1×1 conv + BN), "
+                                "7←5, 9←7, GAP, Dense 32→10"),
 }
 
 
@@ -115,9 +150,27 @@ class Model:
         self.groups: list[ParamGroup] = self._make_groups()
 
     # ----------------------------------------------------------------- structure
+    def walk(self) -> list[Layer]:
+        """Every layer in forward order, the inner layers of a :class:`~rso_engine.layers.Residual` in
+        its place (its skip branch, then its body) instead of the block itself."""
+        out: list[Layer] = []
+        for layer in self.layers:
+            out.extend(layer.sublayers() if isinstance(layer, Residual) else [layer])
+        return out
+
+    def top_level_index(self) -> dict[str, int]:
+        """Layer name -> index in :attr:`layers` of the layer that holds it (a residual block for the layers
+        inside one, and for the block itself): where a forward pass must start to recompute that layer."""
+        index: dict[str, int] = {}
+        for i, layer in enumerate(self.layers):
+            index[layer.name] = i
+            if isinstance(layer, Residual):
+                index.update((inner.name, i) for inner in layer.sublayers())
+        return index
+
     def _make_groups(self) -> list[ParamGroup]:
         groups: list[ParamGroup] = []
-        for layer in self.layers:
+        for layer in self.walk():
             if isinstance(layer, (Conv2d, Dense)):
                 groups.append(ParamGroup(layer.name, layer.params, layer.kind))
             elif isinstance(layer, BatchNorm2d):
@@ -140,8 +193,13 @@ class Model:
         return int(sum(math.prod(s) for s in self.param_shapes().values()))
 
     def layer_of(self, param: str) -> Layer:
+        """The layer of :attr:`layers` that holds ``param``: its own layer, or the residual block around it."""
+        return self.layers[self.top_level_index()[param.rsplit(".", 1)[0]]]
+
+    def owner_of(self, param: str) -> Layer:
+        """The layer that owns ``param`` itself (inside a residual block for the layers in one)."""
         prefix = param.rsplit(".", 1)[0]
-        for layer in self.layers:
+        for layer in self.walk():
             if layer.name == prefix:
                 return layer
         raise KeyError(param)
@@ -153,7 +211,7 @@ class Model:
         raise KeyError(param)
 
     def bn_layers(self) -> list[BatchNorm2d]:
-        return [layer for layer in self.layers if isinstance(layer, BatchNorm2d)]
+        return [layer for layer in self.walk() if isinstance(layer, BatchNorm2d)]
 
     def summary(self) -> str:
         return " → ".join(layer.describe() for layer in self.layers)
@@ -234,16 +292,24 @@ class Model:
         One pass in training mode over ``x`` as a single batch: each BN records its batch mean and
         variance, so evaluation (``train=False``) normalises exactly as a batch of ``x`` would.
         """
-        if not self.bn_layers():
-            return
-        for layer in self.layers:
+        if self.bn_layers():
+            self._calibrate(self.layers, x)
+
+    def _calibrate(self, layers: list[Layer], x: Array) -> Array:
+        """:meth:`calibrate_bn` over ``layers``, into residual blocks (each branch from the block's input)."""
+        for layer in layers:
             check_cancelled()
+            if isinstance(layer, Residual):  # the same sum as Residual.forward
+                s = self._calibrate(layer.skip, x)
+                x = self._calibrate(layer.body, x) + s
+                continue
             if isinstance(layer, BatchNorm2d):
                 mean = x.mean(axis=(1, 2, 3))
                 var = ((x - mean[:, None, None, None]) ** 2).mean(axis=(1, 2, 3))
                 mean_name, var_name = layer.buffer_names()
                 self.buffers[mean_name], self.buffers[var_name] = mean, var
             x, _ = layer.forward(self.params, x, train=True)
+        return x
 
     def logits(self, x: Array, train: bool = False) -> Array:
         """Logits (N, classes) for model-layout input, in evaluation mode by default."""

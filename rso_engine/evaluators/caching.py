@@ -51,7 +51,7 @@ class CachingEvaluator(Evaluator):
         self._gen: dict[str, int] = {p: 0 for p in model.params}
         self._shadow: dict[str, Array] | None = None
         self._boundaries: dict[tuple[int, str], tuple[tuple[int, ...], Array]] = {}
-        self._layer_index = {layer.name: i for i, layer in enumerate(self.layers)}
+        self._layer_index = model.top_level_index()  # a residual block's inner layers map to the block
         self._probe_shapes: dict[int, tuple[int, ...]] = {}
         self._spare: dict[tuple[int, str], Array] = {}  # stale caches' arrays, reused when rebuilt
 

@@ -7,14 +7,28 @@ it into a column) to the first layer that mixes channels — the next conv, or t
 flatten or a global average pool — after which everything runs in full. The route depends only on the
 layer types, so any order of them is followed: e.g. the paper net's blocks [ReLU] → conv → [avg-pool] → BN
 give conv2 → pool1 → bn2 → relu2 → mix at conv3, and conv6 → bn6 → GAP → mix at the dense layer.
-:func:`incremental_unavailable` says why a network has a layer without a route.
+:func:`incremental_unavailable` says why a network has a layer without a route. A residual block (the paper's
+CIFAR net) has none: a change inside it reaches the add through the body while the skip carries the block's
+input unchanged, and a change before it takes both branches; the registry then stands the authors' layer
+cache in for the incremental evaluators (exact, see :mod:`.registry`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..layers import AvgPool2d, BatchNorm2d, Conv2d, Dense, Flatten, GlobalAvgPool, Layer, MaxPool2d, ReLU
+from ..layers import (
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    Dense,
+    Flatten,
+    GlobalAvgPool,
+    Layer,
+    MaxPool2d,
+    ReLU,
+    Residual,
+)
 from ..models import Model
 
 CHANNEL_LAYERS = (ReLU, MaxPool2d, AvgPool2d, BatchNorm2d)
@@ -59,11 +73,25 @@ def find_route(layers: list[Layer], anchor: int) -> Route:
     raise ValueError(f"{mixer.name}: no incremental rule for a {mixer.kind} layer after {layer.name}")
 
 
+def residual_blocks(model: Model) -> list[Residual]:
+    """The model's residual blocks, in forward order."""
+    return [layer for layer in model.layers if isinstance(layer, Residual)]
+
+
 def incremental_unavailable(model: Model) -> str:
-    """Why the incremental evaluators cannot run on ``model`` ('' if they can)."""
+    """Why the incremental evaluators cannot run on ``model`` ('' if they can).
+
+    A residual link is refused as a whole: a change inside a block reaches the add through the block's body
+    while the skip carries the block's unchanged input, and a change before the block travels both ways at
+    once, which no per-channel route describes."""
     layers = model.layers
     if not layers or not isinstance(layers[-1], Dense):
         return "the model does not end with a dense layer"
+    blocks = residual_blocks(model)
+    if blocks:
+        names = ", ".join(b.name for b in blocks)
+        return (f"{model.name} has residual links ({names}); a weight's change cannot be followed "
+                "channel by channel across a link")
     for idx, layer in enumerate(layers[:-1]):
         if layer.params:
             try:
