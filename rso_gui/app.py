@@ -1,7 +1,9 @@
 """``rso-gui``: open the window that trains a network with RSO live, with an SGD baseline beside it.
 
-Usage: ``rso-gui [--presentation] [--theme light|dark] [--model NAME] [--dataset NAME] [--fresh] [--play]``.
-Starts on the bundled MNIST sample (no network needed); press Space to start, F1 for help.
+Usage: ``rso-gui [--presentation] [--theme light|dark] [--model NAME] [--dataset NAME] [--fresh] [--play]
+[--lesson NAME] [--list-lessons]``. Starts on the bundled MNIST sample (no network needed); press Space to
+start, F1 for help. ``--lesson`` opens a guided lesson (PageDown / PageUp walk through it); ``--list-lessons``
+prints the lessons, name and title, one per line, and needs no display.
 
 On a Linux machine without the X11 libraries that Qt's xcb platform plugin needs (``libxcb-cursor0`` and
 others, missing on bare or server installs), Qt would abort with "could not load the Qt platform plugin
@@ -37,6 +39,7 @@ XCB_LIBRARIES = {
     "libxcb-randr.so.0": "libxcb-randr0",
 }
 EXIT_NO_PLATFORM = 2
+EXIT_USAGE = 2  # a lesson that cannot be read
 
 
 def _loadable(soname: str) -> bool:
@@ -111,12 +114,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dataset", choices=DATASET_NAMES, help="dataset (default: the last one used)")
     p.add_argument("--fresh", action="store_true", help="ignore the remembered window state and settings")
     p.add_argument("--play", action="store_true", help="start training at once")
+    p.add_argument("--lesson", metavar="NAME", help="open a guided lesson (a name from --list-lessons, or a file)")
+    p.add_argument("--list-lessons", action="store_true", help="list the lessons (name and title) and exit")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the window; the exit status (2 when Qt cannot open a window on this machine)."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    lesson = None
+    if args.list_lessons or args.lesson:
+        from .controller import DEFAULT_CONFIG  # noqa: PLC0415
+        from .live.lessons import LessonError, list_lessons, load_lesson  # noqa: PLC0415
+
+        if args.list_lessons:
+            entries = list_lessons()
+            width = max((len(e.name) for e in entries), default=0)
+            for e in entries:
+                print(f"{e.name:<{width}}  {e.title}")
+            return 0
+        try:
+            lesson = load_lesson(args.lesson, DEFAULT_CONFIG)  # a malformed file is refused before any window
+        except LessonError as exc:
+            print(f"rso-gui: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     from PySide6.QtWidgets import QApplication  # noqa: PLC0415
 
     from .controller import DEFAULT_CONFIG, Controller, running_threads  # noqa: PLC0415
@@ -145,9 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     changes = {k: v for k, v in (("model", args.model), ("dataset", args.dataset)) if v}
     if changes:
         cfg = cfg.replace(**changes)
-    controller = Controller(cfg, **controller_options(s))
+    options = controller_options(s)
+    if lesson is not None:  # its first run from the start, not the remembered one first
+        cfg = lesson.steps[0].config
+        options["sgd"] = options.get("sgd", True) if lesson.steps[0].sgd is None else lesson.steps[0].sgd
+    controller = Controller(cfg, **options)
     win = MainWindow(controller)
     win.show()
+    if lesson is not None:
+        win.lessons.open(lesson)
     if args.play:
         controller.start()
     code = int(app.exec())

@@ -94,6 +94,9 @@ class Recorder(QObject):
         self._window_timer = False
         self._drawn = None
         self._layout: tuple = ()
+        # who moves a deterministic recording on between frames: None steps ``every`` weights; a lesson sets
+        # advance(snapshot, every) -> the weights the next frame waits for, or None to stop (rso_gui/lessons.py)
+        self.advance = None
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._tick)
@@ -267,6 +270,13 @@ class Recorder(QObject):
             self._push(self._grab())
             if snap.finished or (self.options.max_frames is not None and self.frames >= self.options.max_frames):
                 self.stop()
+                return
+            if self.advance is not None:
+                target = self.advance(snap, self.options.every)
+                if target is None:
+                    self.stop()
+                else:
+                    self._target_steps = target
                 return
             self._target_steps = snap.steps + self.options.every
             r.step_weight(self.options.every)

@@ -33,7 +33,9 @@ from rso_engine.vocabulary import LANDSCAPE_MODES, RunState
 
 from . import quit_anywhere
 from .controller import DEFAULT_CONFIG, Controller
+from .draw_digit import install_digit
 from .help_text import make_help_dialog
+from .lessons import install_lessons
 from .live.info import run_choices
 from .live.runner import SLOW_RATE
 from .live.snapshot import RunInfo, Snapshot
@@ -84,6 +86,8 @@ class MainWindow(QMainWindow):
         self.apply_view_options(x_axis=read_x_axis(s) if s is not None else None)
         self.apply_theme()
         install_tools(self)  # File/Presets/Record menus: sessions, export, presets, recording (tools.py)
+        install_digit(self)  # the digit panel's input goes to each run's engine thread (draw_digit.py)
+        install_lessons(self)  # PageDown/PageUp, the subtitle bar, the Lessons menu (lessons.py)
 
         controller.stateChanged.connect(self._on_state)
         controller.errorOccurred.connect(self._on_error)

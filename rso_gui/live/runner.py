@@ -107,6 +107,8 @@ class Runner:
         self.error: str | None = None
         self.sgd_error: str | None = None  # the SGD baseline failed (RSO goes on without it)
         self.latest: Snapshot | None = None
+        # name -> fn(runner), called on this thread at every publish; its result goes to Snapshot.extra[name]
+        self.publish_extras: dict[str, Callable[[Runner], Any]] = {}
         self.info: RunInfo | None = None
         self.rso: RSOTrainer | None = None
         self.sgd: SGDTrainer | None = None
@@ -449,6 +451,11 @@ class Runner:
             up = rso.upcoming()
             current = (up.layer, up.param, up.index, up.position, up.layer_size) if up is not None else None
         digit, label, pred, maps = probes.feature_maps(rso, self._view["digit"], self._view["features"])
+        for name, fn in list(self.publish_extras.items()):
+            try:
+                extra[name] = fn(self)
+            except Exception as exc:  # a view's extra computation must not stop training
+                extra[f"{name}_error"] = error_message(exc)
         k = self._ti % TRACE_LEN
         trace = np.concatenate([self._trace[k:], self._trace[:k]])
         self._seq += 1
