@@ -89,9 +89,10 @@ def slice_view(rso: RSOTrainer, last: WeightTried | None, mode: str) -> SliceVie
 
 
 def feature_maps(rso: RSOTrainer, digit: int, with_maps: bool = True):
-    """(image (H, W), label, prediction, ((layer name, maps (C, H, W)), ...)) for test image ``digit``
-    (modulo the test set's size): the output of each conv block, i.e. of each ReLU on 4-d activations and
-    of the batch norm that feeds global average pooling directly (the paper net's last block).
+    """(image (H, W), or (H, W, 3) for colour images, label, prediction, ((layer name, maps (C, H, W)), ...))
+    for test image ``digit`` (modulo the test set's size): the output of each conv block, i.e. of each ReLU on
+    4-d activations and of the batch norm that feeds global average pooling directly (the paper net's last
+    block).
     Without ``with_maps`` only the image and its label (prediction −1)."""
     model = rso.model
     n_test = int(rso.y_test.shape[0])
@@ -99,7 +100,8 @@ def feature_maps(rso: RSOTrainer, digit: int, with_maps: bool = True):
         return None, -1, -1, ()
     i = int(digit) % n_test
     x = rso.x_test[:, i : i + 1]
-    image = np.array(to_numpy(x[0, 0]), dtype=np.float32)
+    image = np.array(to_numpy(x[:, 0]), dtype=np.float32)  # (C, H, W)
+    image = image[0] if image.shape[0] == 1 else np.ascontiguousarray(image.transpose(1, 2, 0))  # RGB: (H, W, 3)
     label = int(to_numpy(rso.y_test[i]))
     if not with_maps:
         return image, label, -1, ()

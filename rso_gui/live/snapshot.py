@@ -124,7 +124,7 @@ class Snapshot:
     cycle_weights: int  # weights of ``cycle`` tried so far (the cycle of the weight shown in ``current``)
     curve: CurveView | None
     slice2d: SliceView | None
-    digit: np.ndarray | None  # (H, W) the chosen test image
+    digit: np.ndarray | None  # (H, W) the chosen test image; (H, W, 3) RGB for colour images
     digit_label: int
     digit_prediction: int
     feature_maps: tuple[tuple[str, np.ndarray], ...]  # (layer name, (C, H, W)) after each conv block

@@ -3,8 +3,10 @@
 Each conv layer's weights are drawn as k×k tiles (one column per filter, one row per input channel) with
 fixed symmetric colour levels of ±3σ_d for that layer, so a single weight's change is visible as a
 change of one pixel; the pixel being changed is outlined. For a model without convolutions the first
-dense layer's weights are drawn as images of its input. Below: the chosen test digit, the network's
-prediction, and the activations after each conv block.
+dense layer's weights are drawn as images of its input. On colour images (CIFAR-10) the first layer's
+filters are RGB tiles instead, one k×k colour tile per filter whose red, green and blue are the weights on
+the input's three channels (0 is mid grey at the same ±3σ_d levels). Below: the chosen test image (in
+colour when it has three channels), the network's prediction, and the activations after each conv block.
 """
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ from .tiles import TileLayout
 from .weights import LEVEL_SIGMAS
 
 MAX_COLUMNS = 3
+
+
+def shows_rgb(info: RunInfo, param: str) -> bool:
+    """Whether ``param`` is drawn as RGB tiles: the first layer's conv weight, on 3-channel images."""
+    first = info.layers[0] if info.layers else None
+    shape = info.param_shapes.get(param, ())
+    return (first is not None and tuple(first.in_shape[:1]) == (3,) and param in first.params
+            and len(shape) == 4 and shape[1] == 3)  # fmt: skip
 
 
 class FiltersPanel(Panel):
@@ -85,9 +95,9 @@ class FiltersPanel(Panel):
         row = 0
         for i, param in enumerate(params):
             r, c = divmod(i, ncols)
-            layout = TileLayout(info.param_shapes[param], info.dense_inputs.get(param))
+            layout = TileLayout(info.param_shapes[param], info.dense_inputs.get(param), rgb=shows_rgb(info, param))
             level = LEVEL_SIGMAS * info.sigma.get(param, 1.0)
-            self._add_label(f"{param} ±{level:.2g}", row=2 * r, col=c)
+            self._add_label(f"{param} ±{level:.2g}" + (" (R, G, B)" if layout.rgb else ""), row=2 * r, col=c)
             vb = make_view_box()
             self.view.addItem(vb, row=2 * r + 1, col=c)
             img = pg.ImageItem()
@@ -154,7 +164,9 @@ class FiltersPanel(Panel):
             first = img.image is None
             if first or not np.array_equal(self._shown.get(param), values):  # unchanged while other layers run
                 self._shown[param] = values
-                img.setImage(layout.image(values), levels=(-level, level), autoLevels=False)
+                # RGB tiles: the levels map each channel alike; black between the tiles
+                img.setImage(layout.image(values, gap=-level if layout.rgb else 0.0), levels=(-level, level),
+                             autoLevels=False)  # fmt: skip
             if cur is not None and cur[1] == param:
                 r, c = layout.pixel(cur[2])
                 rect.setRect(QRectF(c - 0.1, r - 0.1, 1.2, 1.2))

@@ -4,6 +4,9 @@ A conv weight (out, in, k, k) becomes a grid of k×k tiles, one column per outpu
 input channel (a single input channel wraps the filters into a near-square grid). A dense weight whose
 input is a flattened (C, H, W) activation becomes one H×W tile per (output neuron, channel); other
 dense weights a plain matrix (inputs down, outputs across); 1-D tensors (biases, BN γ/β) one row.
+With ``rgb=True`` a conv weight with 3 input channels (a first layer on colour images) becomes one k×k
+colour tile per output filter, its input channels as the red, green and blue of each pixel, wrapped into a
+near-square grid like a single channel's; :meth:`TileLayout.image` then returns (height, width, 3).
 Tiles are separated by a one-pixel gap holding 0, which the diverging colour maps draw in the neutral
 (background) colour. (Not NaN: an image with NaN needs an alpha channel, and Qt scales such images several
 times slower, which matters at 30 frames a second.)
@@ -19,10 +22,13 @@ import numpy as np
 class TileLayout:
     """Where each element of a tensor of ``shape`` goes in a 2-D image (see the module docstring)."""
 
-    def __init__(self, shape: tuple[int, ...], spatial: tuple[int, ...] | None = None):
+    def __init__(self, shape: tuple[int, ...], spatial: tuple[int, ...] | None = None, rgb: bool = False):
         self.shape = tuple(int(s) for s in shape)
         size = math.prod(self.shape)
-        if len(self.shape) == 4:
+        self.rgb = rgb and len(self.shape) == 4 and self.shape[1] == 3
+        if self.rgb:
+            o, c, h, w = self.shape[0], 1, self.shape[2], self.shape[3]
+        elif len(self.shape) == 4:
             o, c, h, w = self.shape
         elif len(self.shape) == 2 and spatial is not None and len(spatial) == 3:
             o = self.shape[0]
@@ -35,7 +41,11 @@ class TileLayout:
             o, c, h, w = size, 1, 1, 1
         self.tile_shape = (h, w)
         flat = np.arange(size)
-        oi, ci, hi, wi = np.unravel_index(flat, (o, c, h, w))
+        if self.rgb:  # every element: its filter's tile, its pixel, and its input channel as the colour
+            oi, self.channels, hi, wi = np.unravel_index(flat, self.shape)
+            ci = np.zeros_like(oi)
+        else:
+            oi, ci, hi, wi = np.unravel_index(flat, (o, c, h, w))
         gap = 1 if h * w > 1 else 0
         if c == 1 and o > 1 and h * w > 1:
             cols = _columns(o)
@@ -52,13 +62,19 @@ class TileLayout:
         self.cols = (grid_c * (w + gap) + wi).astype(np.int64)
         self.height = n_rows * (h + gap) - gap
         self.width = n_cols * (w + gap) - gap
-        self._buf = np.zeros((self.height, self.width), np.float32)
+        self._buf = np.zeros((self.height, self.width, 3) if self.rgb else (self.height, self.width), np.float32)
         self.mask = np.zeros((self.height, self.width), bool)  # True where a weight is drawn
         self.mask[self.rows, self.cols] = True
 
-    def image(self, tensor: np.ndarray) -> np.ndarray:
-        """The tensor as a (height, width) float32 image; 0 between tiles. Reuses one buffer."""
-        self._buf[self.rows, self.cols] = np.asarray(tensor, dtype=np.float32).reshape(-1)
+    def image(self, tensor: np.ndarray, gap: float = 0.0) -> np.ndarray:
+        """The tensor as a (height, width) float32 image, (height, width, 3) in RGB mode; ``gap`` between
+        tiles (0 by default). Reuses one buffer."""
+        values = np.asarray(tensor, dtype=np.float32).reshape(-1)
+        self._buf[~self.mask] = gap
+        if self.rgb:
+            self._buf[self.rows, self.cols, self.channels] = values
+        else:
+            self._buf[self.rows, self.cols] = values
         return self._buf
 
     def pixel(self, index: tuple[int, ...]) -> tuple[int, int]:
@@ -78,7 +94,7 @@ class TileLayout:
         h, w = self.tile_shape
         if h * w == 1:
             return f"{self.height}×{self.width}"
-        return f"{n_rows}×{n_cols} tiles of {h}×{w}"
+        return f"{n_rows}×{n_cols} {'RGB ' if self.rgb else ''}tiles of {h}×{w}"
 
 
 def _columns(n: int) -> int:
