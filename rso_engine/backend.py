@@ -8,6 +8,7 @@ when a step fails, the reason names what is missing); otherwise NumPy. ``RSO_BAC
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 from dataclasses import dataclass
@@ -31,6 +32,27 @@ def cpu_threads() -> int:
         except ValueError:
             raise BackendError(f"{THREADS_VAR}={value!r} is not a number of threads; unset it or give e.g. 2") from None
     return max(1, os.cpu_count() or 1)
+
+
+#: the environment variables that choose BLAS's thread count; when one is set, the engine leaves BLAS alone
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_blas_controller: list = []  # threadpoolctl's controller, made on first use (it scans the loaded libraries)
+
+
+def engine_blas():
+    """A context in which BLAS computes on one thread: the engine spreads its own work over the cores
+    (:func:`cpu_threads`), and BLAS threads inside it oversubscribe them (on a shared 2-core machine two
+    BLAS threads made a training run twice as slow, with the same numbers). Where one of
+    :data:`BLAS_THREAD_VARS` is set, that choice stands and nothing is changed; results never depend on it."""
+    if any(os.environ.get(var, "").strip() for var in BLAS_THREAD_VARS):
+        return contextlib.nullcontext()
+    if not _blas_controller:
+        try:
+            from threadpoolctl import ThreadpoolController  # noqa: PLC0415
+        except ImportError:  # pragma: no cover - a declared dependency
+            return contextlib.nullcontext()
+        _blas_controller.append(ThreadpoolController())
+    return _blas_controller[0].limit(limits=1, user_api="blas")
 
 
 class BackendError(RuntimeError):

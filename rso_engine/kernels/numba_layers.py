@@ -6,8 +6,9 @@ a (features, samples) cache. :class:`NumbaKernels` runs them through :func:`~.fo
 batch norm with a ReLU after it and a ReLU with a max-pool after it (the ReLU then runs on the pooled
 array: it commutes with the max); the fusion points are found from the layer types, so they follow any
 network's order (the paper net's blocks [ReLU] → conv → [avg-pool] → BN fuse BN + ReLU in blocks 1–5, and
-block 6's BN feeds the global average pool unfused). Layers without a compiled kernel, and evaluation
-mode, run the layers' own code.
+block 6's BN feeds the global average pool unfused). Evaluation mode runs the same kernels, batch norm
+with the population statistics (:func:`bn_eval_forward`); layers without a compiled kernel run the
+layers' own code.
 
 Each kernel computes what the layer computes, in the same order of operations where that matters for
 rounding (the convolution sums over (c, kh, kw) as im2col's rows, batch norm accumulates its statistics in
@@ -220,6 +221,36 @@ def to_features_T(x, outT, col0):
                     row[col0 + q] = x[c, q, h, w]
 
 
+@njit(cache=True, nogil=True)
+def batchnorm_apply(x, mean, scale, beta, relu, out):
+    """Batch norm with given statistics (evaluation mode): (x − mean)·scale + β per channel of ``x``
+    (C, M), ``scale`` = γ·inv computed as the layer computes it; optionally followed by ReLU."""
+    C, M = x.shape
+    zero = out.dtype.type(0)
+    for c in range(C):
+        row = x[c]
+        o = out[c]
+        m, sc, b = mean[c], scale[c], beta[c]
+        for p in range(M):
+            y = (row[p] - m) * sc + b
+            o[p] = _nanmax(y, zero) if relu else y
+
+
+def bn_eval_forward(layer: BatchNorm2d, P: dict, x: np.ndarray, relu: bool = False) -> np.ndarray:
+    """A batch norm layer in evaluation mode (its population statistics in ``P``; optionally + ReLU)."""
+    mean_name, var_name = layer.buffer_names()
+    if mean_name not in P:
+        raise RuntimeError(f"{layer.name}: population statistics are missing; call calibrate_bn first")
+    mean, var = P[mean_name], P[var_name]
+    scale = P[layer.full("gamma")] * (1.0 / np.sqrt(var + BN_EPS))  # as BatchNorm2d.forward computes it
+    x = np.ascontiguousarray(x)
+    C = x.shape[0]
+    out = np.empty_like(x)
+    batchnorm_apply(x.reshape(C, -1), np.ascontiguousarray(mean), np.ascontiguousarray(scale),
+                    np.ascontiguousarray(P[layer.full("beta")]), relu, out.reshape(C, -1))  # fmt: skip
+    return out
+
+
 def bn_forward(layer: BatchNorm2d, P: dict, x: np.ndarray, relu: bool = False) -> np.ndarray:
     """A batch norm layer in training mode (optionally + ReLU) on ``x`` (C, n, H, W)."""
     x = np.ascontiguousarray(x)
@@ -249,11 +280,11 @@ class NumbaKernels(Kernels):
     def run(self, layers: list[Layer], i: int, stop: int, P: dict, x, train: bool):
         layer = layers[i]
         after = layers[i + 1] if i + 1 < stop else None
-        if not train or x.ndim != 4 or isinstance(layer, Conv2d):  # a conv: padded there, compiled here
+        if x.ndim != 4 or isinstance(layer, Conv2d):  # a conv: padded there, compiled here
             return super().run(layers, i, stop, P, x, train)
-        if isinstance(layer, BatchNorm2d):
+        if isinstance(layer, BatchNorm2d):  # the one layer whose result depends on the mode
             relu = isinstance(after, ReLU)
-            return bn_forward(layer, P, x, relu), 1 + relu
+            return (bn_forward if train else bn_eval_forward)(layer, P, x, relu), 1 + relu
         if isinstance(layer, AvgPool2d) and layer.size == 2:
             C, n, H, W = x.shape
             out = np.empty((C, n, H // 2, W // 2), x.dtype)

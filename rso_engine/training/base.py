@@ -13,10 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Backend, get_backend, to_numpy
+from ..backend import Backend, engine_blas, get_backend, to_numpy
 from ..config import RunConfig
 from ..driving import drive
 from ..events import Evaluated
+from ..kernels.cuda import GPU_KERNELS
+from ..kernels.forward import LAYER_KERNELS, Kernels, run_layers
+from ..kernels.jit import NUMBA_ERROR
+from ..kernels.numba_layers import NUMBA_KERNELS
 from ..models import Model, build_model, cross_entropy
 from ..parallel import for_each
 from . import state as check
@@ -98,14 +102,24 @@ class Trainer:
         self.config = self.config.replace(cycles=cycles)
 
     # ------------------------------------------------------------------ evaluation
+    @property
+    def eval_kernels(self) -> Kernels:
+        """The kernel set evaluation runs the model on: the compiled CPU layers where Numba works (the
+        layers' own operations, evaluation mode included), the GPU set on CuPy, else the layers' own code."""
+        if self.backend.is_gpu:
+            return GPU_KERNELS
+        return LAYER_KERNELS if NUMBA_ERROR else NUMBA_KERNELS
+
     def _mean_loss_accuracy(self, x, y) -> tuple[float, float]:
         n = int(y.shape[0])
+        kernels, model = self.eval_kernels, self.model
+        P = model.all_tensors()
         starts = list(range(0, n, EVAL_CHUNK))
         parts: list[tuple[float, int]] = [(0.0, 0)] * len(starts)
 
         def chunk(k: int) -> None:
             s = starts[k]
-            logits = self.model.logits(x[:, s : s + EVAL_CHUNK])
+            logits = run_layers(model.layers, P, x[:, s : s + EVAL_CHUNK], kernels=kernels, train=False)
             yb = y[s : s + EVAL_CHUNK]
             parts[k] = (float(cross_entropy(logits, yb)), int((logits.argmax(axis=1) == yb).sum()))
 
@@ -120,10 +134,11 @@ class Trainer:
     def evaluate(self, cycle: int) -> Evaluated:
         """Measure train loss (on an evaluation subset), test loss and test accuracy; add to the history."""
         cfg = self.config
-        self.model.calibrate_bn(self.x_train[:, : cfg.bn_calibration_samples])
-        n_eval = min(cfg.eval_train_samples, self.n_train)
-        train_loss, _ = self._mean_loss_accuracy(self.x_train[:, :n_eval], self.y_train[:n_eval])
-        test_loss, test_acc = self._mean_loss_accuracy(self.x_test, self.y_test)
+        with engine_blas():  # the chunks run on every core already
+            self.model.calibrate_bn(self.x_train[:, : cfg.bn_calibration_samples])
+            n_eval = min(cfg.eval_train_samples, self.n_train)
+            train_loss, _ = self._mean_loss_accuracy(self.x_train[:, :n_eval], self.y_train[:n_eval])
+            test_loss, test_acc = self._mean_loss_accuracy(self.x_test, self.y_test)
         for name, value in (("train loss", train_loss), ("test loss", test_loss)):
             if not np.isfinite(value):
                 raise TrainingError(
@@ -188,13 +203,15 @@ class Trainer:
 
 class Stopwatch:
     """Adds the time spent inside ``with`` blocks to a trainer's ``seconds`` (on a GPU after the device
-    has finished the block's work)."""
+    has finished the block's work); BLAS runs on one thread inside them (:func:`~rso_engine.backend.engine_blas`)."""
 
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
         self.last = 0.0
 
     def __enter__(self):
+        self._blas = engine_blas()  # the engine's own threads use the cores (see engine_blas)
+        self._blas.__enter__()
         self._t0 = time.perf_counter()
         return self
 
@@ -202,4 +219,5 @@ class Stopwatch:
         self.trainer.backend.synchronize()  # on a GPU the block's launches may still be running
         self.last = time.perf_counter() - self._t0
         self.trainer.seconds += self.last
+        self._blas.__exit__(*exc)
         return False
