@@ -10,6 +10,9 @@ Every layer is stateless apart from BatchNorm's population statistics; parameter
 dict on the model and are passed in as ``P``. ``forward(P, x, train)`` returns ``(y, cache)`` where
 ``cache`` is what ``backward`` needs (None when ``keep=False``); ``backward(P, dy, cache)`` returns
 ``(dx, grads)`` with ``grads`` keyed by full parameter name.
+
+A residual link is one layer too, :class:`Residual`: ``body(x) + skip(x)`` over lists of the layers above,
+so a model stays one sequential list that any pass can start at any of its indices.
 """
 
 from __future__ import annotations

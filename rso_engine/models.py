@@ -1,4 +1,5 @@
-"""The networks: OneConv, TwoConv, the paper's 6-conv MNIST net with batch norm, and a plain MLP.
+"""The networks: OneConv, TwoConv, the paper's 6-conv MNIST net with batch norm, a plain MLP, and the paper's
+9-conv residual CIFAR-10 net (its links are :class:`~rso_engine.layers.Residual` layers of the list).
 
 A :class:`Model` is a list of layers plus one ordered dict of named parameter tensors. The names and
 their order are stable and documented (see ``docs/engine.md``):

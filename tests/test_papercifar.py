@@ -16,6 +16,7 @@ from rso_engine.data.catalogue import CIFAR10_FOLDER
 from rso_engine.evaluators import make_evaluator
 from rso_engine.evaluators.registry import StandInEvaluator, auto_choice, unavailable
 from rso_engine.events import WeightTried
+from rso_engine.experiment import load_checkpoint, save_checkpoint
 from rso_engine.kernels.jit import numba_unavailable_reason
 from rso_engine.layers import AvgPool2d, Conv2d, GlobalAvgPool, Residual
 from rso_engine.models import build_model, cross_entropy, softmax_grad
@@ -226,6 +227,37 @@ def test_rso_trains_on_cifar_files_and_changes_weights(cifar_dir):
                 break
     assert [p for p, _ in tried[:320]] == ["fc.weight"] * 320 and tried[320][0] == "conv9.weight"
     assert any(c != 0 for _, c in tried)
+
+
+def test_a_resumed_papercifar_run_continues_like_the_uninterrupted_one(cifar_dir, tmp_path):
+    """The checkpoint carries every batch norm's statistics, those inside the residual blocks included."""
+    ds = data.load_dataset("cifar10", data_dir=cifar_dir)
+    cfg = RunConfig(model="papercifar", dataset="cifar10", n_train=48, n_test=16, batch_size=4, cycles=1,
+                    train_layers=["conv9"], batch_mode="layer", dtype="float64", eval_train_samples=16,
+                    bn_calibration_samples=16)  # fmt: skip
+
+    def tried(t, limit):
+        out = []
+        for ev in t.events():
+            if isinstance(ev, WeightTried):
+                out.append((ev.index, ev.choice, ev.new))
+                if len(out) == limit:
+                    return out
+        return out
+
+    full = RSOTrainer(cfg, dataset=ds, backend=NUMPY)
+    full.set_chunking(1)
+    want = tried(full, 60)
+    t = RSOTrainer(cfg, dataset=ds, backend=NUMPY)
+    t.set_chunking(1)
+    first = tried(t, 30)
+    save_checkpoint(tmp_path / "c.npz", t)
+    (t2,), _ = load_checkpoint(tmp_path / "c.npz", dataset=ds, backend=NUMPY, evaluator="auto")
+    assert set(t2.model.buffers) == set(t.model.buffers) >= {"proj5bn.mean", "bn8.var"}
+    for k, v in t.model.buffers.items():
+        np.testing.assert_array_equal(t2.model.buffers[k], v, err_msg=k)
+    t2.set_chunking(1)
+    assert first + tried(t2, 30) == want
 
 
 def test_sgd_lowers_the_loss_of_papercifar(cifar_dir):
