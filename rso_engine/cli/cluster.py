@@ -16,20 +16,27 @@ from ..report.results import RunFailure
 from .options import positive_int
 
 
-def cluster_options(p: argparse.ArgumentParser) -> None:
-    """``--workers``, ``--scheduler``, ``--fresh`` and ``--checkpoints`` (an argument group of ``p``)."""
-    g = p.add_argument_group("cluster (each run is a Dask task; see docs/distributed.md)")
+def cluster_options(p: argparse.ArgumentParser, runs: bool = True) -> None:
+    """``--workers`` and ``--scheduler`` (an argument group of ``p``); with ``runs``, also the options of a
+    study's runs: ``--fresh``, ``--checkpoints`` and ``--trajectories``."""
+    g = p.add_argument_group("cluster (each run is a Dask task; see docs/distributed.md)" if runs
+                             else "cluster (the points are Dask tasks; see docs/distributed.md)")
     g.add_argument("--workers", type=positive_int, metavar="N",
                    help="size of the local Dask cluster started for this command (default: one worker process per "
                         "core; 1: one worker in this process)")
     g.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on an existing Dask cluster instead, e.g. tcp://host:8786 (started with `dask scheduler` "
                         "and `dask worker ADDRESS --nthreads 1`)")
+    if not runs:
+        return
     g.add_argument("--fresh", action="store_true",
                    help="train every run again, even those already finished in the output folder")
     g.add_argument("--checkpoints", action="store_true",
                    help="save each run after every cycle in DIR/runs/, so a run whose worker dies continues from "
                         "there on another worker (with --scheduler, DIR must be a folder every worker can reach)")
+    g.add_argument("--trajectories", action="store_true",
+                   help="keep each run's weights after every cycle (DIR/runs/KEY.trajectory.npz) and its final "
+                        "checkpoint, for `rso landscape --plane pca`")
 
 
 def cluster_from_args(args: argparse.Namespace) -> ClusterOptions:

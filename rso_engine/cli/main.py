@@ -14,7 +14,7 @@ from ..data import DataError
 from ..distributed import ClusterError
 from ..experiment import CheckpointError
 from ..training import TrainingError
-from . import info, presets, report, session, sweep, train
+from . import info, landscape, presets, report, session, sweep, train
 from .options import CLIError, CLIParser, run_options
 
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parsers(sub, run)
     sweep.add_parser(sub, run)
     report.add_parser(sub, run)
+    landscape.add_parser(sub)
     presets.add_parser(sub, run)
     session.add_parser(sub)
     info.add_parser(sub)

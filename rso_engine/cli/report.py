@@ -55,7 +55,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         result = run_study(args.study, args.out, cfg, models=models, batch_sizes=batch_sizes, sgd=args.sgd,
                            max_sgd_epochs=args.max_sgd_epochs, cluster=cluster, fresh=args.fresh,
-                           checkpoints=args.checkpoints, study_progress=bar, backend=getattr(args, "backend", None),
+                           checkpoints=args.checkpoints, trajectories=args.trajectories, study_progress=bar,
+                           backend=getattr(args, "backend", None),
                            plot_size=args.plot_size, dpi=args.dpi, command=command, log=bar.write)
     except KeyboardInterrupt:
         print(interrupted_message(args.out), file=sys.stderr)

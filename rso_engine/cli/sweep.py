@@ -66,7 +66,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     command = "rso " + " ".join(shlex.quote(a) for a in (args.argv or []))
     try:
         result = run_study(STUDY, args.out, base, models=[base.model], batch_sizes=args.batch_sizes, sgd=False,
-                           cluster=cluster, fresh=args.fresh, checkpoints=args.checkpoints, study_progress=bar,
+                           cluster=cluster, fresh=args.fresh, checkpoints=args.checkpoints,
+                           trajectories=args.trajectories, study_progress=bar,
                            log=bar.write, figures=False, command=command, plot_size=args.plot_size, dpi=args.dpi,
                            backend=getattr(args, "backend", None))
     except KeyboardInterrupt:

@@ -103,11 +103,31 @@ def open_client(options: ClusterOptions | None = None) -> Iterator:
     try:
         client = Client(cluster)
         try:
+            if processes:
+                client.register_plugin(_ctrl_c_is_the_clients(), name="rso-ctrl-c-is-the-clients")
             yield client
         finally:
             client.close()
     finally:
         cluster.close()
+
+
+def _ctrl_c_is_the_clients():
+    """A worker plugin that makes a local worker process ignore SIGINT: Ctrl-C in the terminal reaches every
+    process of the command, and it is the client that stops the study (its runs stop at an exact state and
+    save their checkpoint); a worker that died of it would print a traceback and lose the run's last cycle."""
+    import signal  # noqa: PLC0415
+
+    from distributed.diagnostics.plugin import WorkerPlugin  # noqa: PLC0415
+
+    class IgnoreCtrlC(WorkerPlugin):
+        def setup(self, worker) -> None:
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            except ValueError:  # not the process's main thread (an in-process worker): the client's own
+                pass
+
+    return IgnoreCtrlC()
 
 
 def worker_count(client) -> int:

@@ -54,6 +54,7 @@ class RunSpec:
     checkpoint: str | None = None  # a path every worker can reach (a shared folder), or None
     cancel_event: str | None = None  # the name of a Dask Event the client sets to stop the study
     keep_weights: bool = False
+    trajectory: str | None = None  # write the per-cycle weights there (see rso_engine.trajectory)
 
 
 @functools.lru_cache(maxsize=4)
@@ -119,7 +120,7 @@ def _cancel_check(name: str | None):
     from distributed import Event  # noqa: PLC0415
 
     event = Event(name)
-    last = [time.monotonic()]
+    last = [-CANCEL_CHECK_EVERY]  # the first call looks at once
 
     def cancelled() -> bool:
         now = time.monotonic()
@@ -143,6 +144,21 @@ def _trainer(spec: RunSpec, dataset, backend):
     return make_trainer(spec.config, dataset, backend), 0
 
 
+def _recorder(spec: RunSpec, trainer, resumed_from: int):
+    """The trajectory recorder of a run that keeps one (continuing the saved one after a restart), or None."""
+    if not spec.trajectory:
+        return None
+    from ..trajectory import TrajectoryRecorder, load_trajectory  # noqa: PLC0415
+
+    previous = None
+    if resumed_from and Path(spec.trajectory).exists():
+        try:
+            previous = load_trajectory(spec.trajectory)
+        except ValueError:
+            previous = None
+    return TrajectoryRecorder(trainer, previous)
+
+
 def train_run(spec: RunSpec, dataset=None, progress=None) -> RunRecord:
     """Train the run ``spec`` describes and return its record (the Dask task of a study's run).
 
@@ -163,6 +179,9 @@ def _train_run(spec: RunSpec, dataset, progress) -> RunRecord:
     from ..experiment import save_checkpoint  # noqa: PLC0415
 
     t0 = time.perf_counter()
+    cancelled = _cancel_check(spec.cancel_event)
+    if cancelled():  # queued when the client stopped the study
+        raise RunCancelled(f"{spec.label} was stopped by the client before it started")
     cfg = spec.config
     if dataset is None:
         dataset = worker_dataset(cfg.dataset, str(cfg.data_dir) if cfg.data_dir else None)
@@ -170,8 +189,8 @@ def _train_run(spec: RunSpec, dataset, progress) -> RunRecord:
     trainer, resumed_from = _trainer(spec, dataset, backend)
     worker = _worker()
     reporter = progress if progress is not None else _Publisher(worker, spec, trainer, resumed_from)
-    cancelled = _cancel_check(spec.cancel_event)
     stopped_by_client = []
+    recorder = _recorder(spec, trainer, resumed_from)
 
     def stop(t) -> bool:
         if cancelled():
@@ -179,12 +198,21 @@ def _train_run(spec: RunSpec, dataset, progress) -> RunRecord:
             return True
         return spec.budget is not None and t.forward_samples >= spec.budget
 
-    save = (lambda: save_checkpoint(spec.checkpoint, trainer)) if spec.checkpoint else None
-    drive(trainer, progress=reporter, save=save, stop=stop)
+    def save() -> None:
+        if spec.checkpoint:
+            save_checkpoint(spec.checkpoint, trainer)
+        if recorder is not None:
+            recorder.save(spec.trajectory)
+
+    drive(trainer, progress=reporter, save=save if spec.checkpoint or recorder else None, stop=stop,
+          on_event=recorder)
     if stopped_by_client:
         raise RunCancelled(f"{spec.label} was stopped by the client")
     if spec.budget is not None and trainer.history[-1].forward_samples != trainer.forward_samples:
-        trainer.evaluate(trainer.epoch + 1)  # stopped mid-epoch at the budget: evaluate where it stopped
+        ev = trainer.evaluate(trainer.epoch + 1)  # stopped mid-epoch at the budget: evaluate where it stopped
+        if recorder is not None:
+            recorder(ev)
+            save()
     address = getattr(worker, "address", "") if worker is not None else ""
     return RunRecord.from_trainer(spec.label, trainer, time.perf_counter() - t0, spec.budget, spec.note,
                                   worker=address, resumed_from=resumed_from, keep_weights=spec.keep_weights)

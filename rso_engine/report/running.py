@@ -121,6 +121,7 @@ def run_study(
     cluster: ClusterOptions | Any | None = None,
     fresh: bool = False,
     checkpoints: bool = False,
+    trajectories: bool = False,
     study_progress: StudyProgress | None = None,
     figures: bool = True,
     **options: Any,
@@ -134,9 +135,10 @@ def run_study(
     ``cluster`` (:class:`~rso_engine.distributed.ClusterOptions`, or a ``distributed.Client``) runs the
     runs as Dask tasks (:mod:`.scheduling`): each finished run is written to ``out_dir/runs/`` at once and
     a run already there is skipped unless ``fresh``; ``checkpoints`` saves every run after each cycle so a
-    run whose worker dies continues elsewhere; a run that raises is listed in ``result.failures`` and the
-    others go on; ``study_progress`` hears of every run. ``dataset`` and ``progress`` are then not used
-    (the workers load the data). Without ``cluster`` the runs train here, one after another.
+    run whose worker dies continues elsewhere; ``trajectories`` keeps each run's per-cycle weights; a run
+    that raises is listed in ``result.failures`` and the others go on; ``study_progress`` hears of every
+    run. ``dataset`` and ``progress`` are then not used (the workers load the data). Without ``cluster``
+    the runs train here, one after another.
     ``out_dir=None`` (with a cluster) writes nothing.
     """
     if base is None:
@@ -156,7 +158,7 @@ def run_study(
                 log(run_summary(run))
     else:
         runs, failures = _on_cluster(name, base, out, cluster, fresh=fresh, checkpoints=checkpoints,
-                                     progress=study_progress, log=log, **options)
+                                     trajectories=trajectories, progress=study_progress, log=log, **options)
     result = StudyResult(get_study(name), out, base, runs, [], failures)
     if out is not None and runs:
         result.files = write_study(result, plot_size=plot_size, dpi=dpi, command=command, started=started,
@@ -165,7 +167,7 @@ def run_study(
 
 
 def _on_cluster(name: str, base: RunConfig, out: Path | None, cluster, *, fresh: bool, checkpoints: bool,
-                progress: StudyProgress | None, log, models=None, batch_sizes=None, sgd=None,
+                trajectories: bool, progress: StudyProgress | None, log, models=None, batch_sizes=None, sgd=None,
                 max_sgd_epochs: int = 200, backend=None, dataset=None, **unused: Any):
     """The study's runs as Dask tasks on ``cluster`` (options or a client): (finished runs, failures)."""
     study = get_study(name)
@@ -178,7 +180,8 @@ def _on_cluster(name: str, base: RunConfig, out: Path | None, cluster, *, fresh:
     store = RunStore(out) if out is not None else None
     backend_name = getattr(backend, "name", backend)
     kwargs = dict(sgd_epochs_for=lambda budget, n: _sgd_epochs_for(budget, n, max_sgd_epochs), store=store,
-                  fresh=fresh, checkpoints=checkpoints, backend=backend_name, progress=progress, log=log)
+                  fresh=fresh, checkpoints=checkpoints, trajectories=trajectories, backend=backend_name,
+                  progress=progress, log=log)
     if isinstance(cluster, ClusterOptions):
         with open_client(cluster) as client:
             return schedule_study(study, plan, want_sgd, client, **kwargs)

@@ -13,6 +13,9 @@ them in the study's order. The workers load the data themselves; a task sends ba
   run whose worker dies is given to another worker by the scheduler and continues from that file, with
   the numbers of an uninterrupted run (the folder must then be one every worker can reach). Without
   checkpoints the run starts again from the beginning: the same numbers, more time.
+- **Trajectories** (``trajectories=True``): every run also writes its per-cycle weights to
+  ``runs/KEY.trajectory.npz`` (:mod:`rso_engine.trajectory`) and keeps its checkpoint, the input of
+  ``rso landscape --plane pca``.
 - **Failures.** A run that raises becomes a :class:`~rso_engine.report.results.RunFailure` carrying the
   error; the others go on. An equal-budget SGD run whose RSO run failed is a failure too ("not run").
 - **Ctrl-C** sets the study's cancel event (the running tasks stop at their next exact state, saving a
@@ -75,6 +78,9 @@ class RunStore:
     def checkpoint_path(self, key: str) -> Path:
         return self.dir / f"{key}.npz"
 
+    def trajectory_path(self, key: str) -> Path:
+        return self.dir / f"{key}.trajectory.npz"
+
     def load(self, key: str) -> RunRecord | None:
         """The finished run ``key``, or None if there is none (or its file is unreadable: it runs again)."""
         try:
@@ -87,7 +93,7 @@ class RunStore:
 
     def forget(self, key: str) -> None:
         """Remove run ``key``'s record and checkpoint (``--fresh``)."""
-        for path in (self.record_path(key), self.checkpoint_path(key)):
+        for path in (self.record_path(key), self.checkpoint_path(key), self.trajectory_path(key)):
             path.unlink(missing_ok=True)
 
 
@@ -131,6 +137,7 @@ def schedule_study(
     store: RunStore | None = None,
     fresh: bool = False,
     checkpoints: bool = False,
+    trajectories: bool = False,
     backend: str | None = None,
     progress: StudyProgress | None = None,
     log: Callable[[str], None] | None = None,
@@ -193,9 +200,10 @@ def schedule_study(
                         "(--fresh trains it again)")
                     finish(i, record, skipped=True)
                     return
+        keep = store is not None and (checkpoints or trajectories)
         spec = RunSpec(slot.key, slot.label, slot.config, backend=backend, budget=slot.budget, note=slot.note,
-                       checkpoint=str(store.checkpoint_path(slot.key)) if store is not None and checkpoints else None,
-                       cancel_event=cancel_name)
+                       checkpoint=str(store.checkpoint_path(slot.key)) if keep else None, cancel_event=cancel_name,
+                       trajectory=str(store.trajectory_path(slot.key)) if store is not None and trajectories else None)
         if store is not None:
             store.dir.mkdir(parents=True, exist_ok=True)
         future = client.submit(train_run, spec, key=f"rso-run-{slot.key}-{uuid.uuid4().hex[:6]}", pure=False)
