@@ -274,10 +274,11 @@ def test_the_cli_trains_papercifar_on_a_cifar_folder(cifar_dir, capsys, tmp_path
     hist = tmp_path / "h.csv"
     code = main(["train", "--model", "papercifar", "--dataset", "cifar10", "--data-dir", str(cifar_dir.parent),
                  "--cycles", "1", "--train-layers", "fc", "--batch-size", "8", "--batch-mode", "layer",
-                 "--n-train", "48", "--n-test", "16",
+                 "--n-train", "48", "--n-test", "16", "--evaluator", "incremental",
                  "--eval-train-samples", "16", "--history", str(hist)])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0 and "evaluator: layer-cached" in out and "test acc" in out
+    assert "\nlayer-cached in place of incremental (papercifar has residual links" in out  # the header says why
     assert len(hist.read_text().splitlines()) == 3
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ..driving import Interrupted, drive
+from ..evaluators.registry import StandInEvaluator
 from ..events import Evaluated
 from ..report.tables import plural
 from ..training import Trainer, describe_sigma_schedule
@@ -69,6 +70,8 @@ def run_header(trainer: Trainer, batch_sizes: Sequence[int] | None = None) -> st
         batch = ", ".join(str(b) for b in batch_sizes) if batch_sizes else cfg.batch_size
         line += (f"\nRSO: batch {batch} per {cfg.batch_mode}, {plural(cfg.cycles, 'cycles')}, "
                  f"{describe_sigma_schedule(cfg)} | evaluator: {trainer.evaluator.name}")
+        if isinstance(trainer.evaluator, StandInEvaluator):  # asked for an evaluator the model does not allow
+            line += f"\n{trainer.evaluator.describe()}"
         if cfg.train_layers:
             line += (f"\nlayers searched: {', '.join(pl.name for pl in trainer.plan)} "
                      f"({trainer.weights_per_cycle:,} weights per cycle; the others stay at their initial values)")
