@@ -16,6 +16,8 @@ layer's output for any value of one of its weights is ``y0 + t·dy``. The curve 
 layer, two passes of the layer, and one batched pass of the rest of the network for all points at once
 (``method="affine"``). Batch norm after the layer would mix the points' statistics in a batched pass, so
 then (and with ``method="direct"``, the plain reference) each point gets its own pass from the layer on.
+A weight inside a residual block (the paper's CIFAR net) is computed from the block on, which is not affine
+in it (ReLUs inside): always "direct".
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 
 from .backend import array_module, to_numpy
 from .cancel import check_cancelled
-from .layers import BatchNorm2d
+from .layers import BatchNorm2d, Residual
 from .models import Model, cross_entropy
 
 Array = Any
@@ -87,6 +89,17 @@ def _layer_index(model: Model, param: str) -> int:
 
 def _bn_after(model: Model, li: int) -> bool:
     return any(isinstance(layer, BatchNorm2d) for layer in model.layers[li + 1 :])
+
+
+def _affine_refused(model: Model, li: int, method: str) -> str:
+    """The method to use at layer ``li``: "direct" for a residual block (not affine in its parameters:
+    ReLUs inside), an error if "affine" was asked for there."""
+    if isinstance(model.layers[li], Residual):
+        if method == "affine":
+            raise ValueError(f"{model.layers[li].name} is a residual block, not affine in its weights: "
+                             "use method 'direct' or 'auto'")
+        return "direct"
+    return method
 
 
 def _check_index(model: Model, param: str, index: Sequence[int]) -> tuple[int, ...]:
@@ -193,6 +206,7 @@ def loss_along_weight(
     li = _layer_index(model, param)
     if method == "auto":
         method = "direct" if _bn_after(model, li) else "affine"
+    method = _affine_refused(model, li, method)
     h = model.forward(x, train=True, start=0, stop=li, P=P)
     if method == "direct":
         out = np.empty(len(offsets))
@@ -261,6 +275,7 @@ def weight_grid(
     same = la == lb
     if method == "auto":
         method = "affine" if same and not _bn_after(model, la) else "direct"
+    method = _affine_refused(model, min(la, lb), method)
     if method == "affine" and not same:
         raise ValueError("the affine method needs two weights of the same layer")
     li = min(la, lb)

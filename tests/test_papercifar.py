@@ -132,6 +132,21 @@ def test_calibrated_statistics_reach_the_batch_norms_inside_the_blocks():
     np.testing.assert_allclose(m.logits(x), m.forward(x, train=True), rtol=1e-9, atol=1e-12)
 
 
+def test_the_landscape_of_a_weight_inside_a_block_is_computed_directly():
+    from rso_engine import landscape as L  # noqa: PLC0415
+
+    m = _model()
+    x, y = _x(m, 3, size=8), np.arange(3)
+    w = float(m.params["conv4.weight"][1, 2, 0, 1])
+    curve = L.weight_curve(m, "conv4.weight", (1, 2, 0, 1), x, y, span=0.5, n=3)  # auto: direct, through ReLUs
+    for offset, loss in zip(curve.offsets, curve.losses, strict=True):
+        m.params["conv4.weight"][1, 2, 0, 1] = w + offset
+        assert loss == pytest.approx(float(cross_entropy(m.forward(x), y)), rel=1e-12)
+    m.params["conv4.weight"][1, 2, 0, 1] = w
+    with pytest.raises(ValueError, match="res5 is a residual block"):
+        L.loss_along_weight(m, "conv4.weight", (1, 2, 0, 1), x, y, [0.1], method="affine")
+
+
 # --------------------------------------------------------------------------- evaluators
 def _numba() -> list[str]:
     return [] if numba_unavailable_reason() else ["incremental-numba"]
