@@ -16,7 +16,17 @@ from typing import Any, NoReturn
 from .vocabulary import EVALUATOR_NAMES
 
 ALGORITHMS = ("rso", "sgd")
-BATCH_MODES = ("weight", "layer", "cycle")
+#: "weight": a fresh batch per weight (the paper); "layer"/"cycle": one batch per layer's/cycle's sweep;
+#: "authors": a fresh batch per weight drawn from the swept layer's input, computed once for the whole
+#: training set when the layer's sweep begins (the authors' code; see AUTHORS_PREFIX_CHUNK)
+BATCH_MODES = ("weight", "layer", "cycle", "authors")
+#: batch mode "authors": the earlier layers' batch norms use the statistics of consecutive chunks of this
+#: many training images (in dataset order) when the swept layer's input is computed
+AUTHORS_PREFIX_CHUNK = 2000
+#: how the chosen values of a layer are applied: one after the other (Algorithm 1), or every weight scored
+#: against the layer's starting state and merged at its end ("layer-parallel"), or each output neuron's
+#: weights searched in turn from the layer's starting state and the neurons merged ("neuron-parallel")
+UPDATES = ("sequential", "layer-parallel", "neuron-parallel")
 LAYER_ORDERS = ("output-first", "input-first")
 IN_LAYER_ORDERS = ("forward", "reverse")
 DTYPES = ("float32", "float64")
@@ -50,7 +60,8 @@ class RunConfig:
 
     # --- RSO (Algorithm 1) ---
     batch_size: int = 256  # images per RSO mini-batch (the authors' code: 5000)
-    batch_mode: str = "weight"  # a fresh batch per weight (paper), per layer, or per cycle
+    batch_mode: str = "weight"  # a fresh batch per weight (paper), per layer, per cycle, or "authors"
+    update: str = "sequential"  # or "layer-parallel", "neuron-parallel" (the paper's parallel updates)
     anneal: bool = True  # σ_d(e) = σ_d·(α + (1 − α)·(C − e)/C) for 0-based cycle e (the authors' code)
     anneal_to: float = 0.1  # α above: the first cycle runs at σ_d, the last at σ_d·(α + (1 − α)/C)
     stay_decay: float = 0.0  # the "stay" candidate is w·(1 − stay_decay) (authors' code: 1e-4)
@@ -287,6 +298,7 @@ FIELD_RULES: dict[str, Rule] = {
     "seed": _whole(0),
     "dtype": _choice(DTYPES),
     "batch_mode": _choice(BATCH_MODES),
+    "update": _choice(UPDATES),
     "anneal_to": _real(0.0, 1.0, low_open=True, high_open=False),
     "stay_decay": _real(0.0, 1.0),
     "layer_order": _choice(LAYER_ORDERS),

@@ -35,6 +35,7 @@ TINY = ["--n-train", "128", "--n-test", "100", "--batch-size", "16", "--eval-tra
 CHOICES = {
     "algorithm": ALGORITHMS, "model": tuple(MODELS), "dtype": DTYPES, "batch_mode": BATCH_MODES,
     "layer_order": LAYER_ORDERS, "in_layer_order": IN_LAYER_ORDERS, "evaluator": ("auto", *evaluator_names()),
+    "update": ("sequential", "layer-parallel", "neuron-parallel"),
 }  # fmt: skip
 BOOLS = ("anneal", "search_bn", "nesterov")
 INTS = {"seed": 0, "cycles": 1, "batch_size": 1, "sgd_batch_size": 1, "eval_train_samples": 1,

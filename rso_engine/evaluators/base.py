@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import AUTHORS_PREFIX_CHUNK
 from ..events import MINUS, PLUS, STAY
 from ..models import Model, ParamGroup
 
@@ -71,6 +72,10 @@ class Evaluator:
 
     name = "base"
     description = ""
+    #: batch mode "authors": a weight's batch is taken from the swept layer's input computed for the whole
+    #: training set when the layer's sweep began (:func:`prefix_inputs`), not by running the earlier layers
+    #: on it; set by the trainer through :meth:`set_frozen_prefix`
+    frozen_prefix = False
 
     def __init__(self, model: Model, x_train: Array, y_train: Array):
         self.model = model
@@ -91,6 +96,18 @@ class Evaluator:
     def invalidate(self) -> None:
         """The model's parameters were changed from outside (loaded, reset): drop any caches."""
 
+    def set_frozen_prefix(self, on: bool) -> None:
+        """Switch the authors' batch semantics (batch mode "authors") on or off; see :attr:`frozen_prefix`."""
+        self.frozen_prefix = bool(on)
+        self.invalidate()
+
+    def assign(self, param: str, values: Array) -> None:
+        """Set every value of ``param`` from outside a sweep (a parallel update's merge, a neuron put back
+        to the layer's starting state), keeping the evaluator's caches consistent."""
+        target = self.model.params[param]
+        target[...] = self.xp.asarray(values, dtype=self.model.dtype).reshape(target.shape)
+        self.invalidate()
+
     def sweep(self, param: str, flat: np.ndarray, deltas: np.ndarray, batches: np.ndarray,
               stay_factor: float) -> SweepResult:
         """Score and apply the weights ``flat`` (flat indices into ``param``, in sweep order): weight k
@@ -102,3 +119,20 @@ class Evaluator:
         """The batch's inputs (model layout) and labels on the backend."""
         d = self.xp.asarray(idx)
         return self.x_train[:, d], self.y_train[d]
+
+
+def prefix_inputs(model: Model, x_train: Array, layer: int, chunk: int = AUTHORS_PREFIX_CHUNK) -> Array:
+    """The input of ``model.layers[layer]`` for every training image, as the authors' code computes it
+    when a layer's sweep begins: the earlier layers run in training mode on consecutive chunks of
+    ``chunk`` images in dataset order, so each batch norm before ``layer`` uses its chunk's statistics."""
+    if layer == 0:
+        return x_train
+    N = int(x_train.shape[1])
+    parts = [model.forward(x_train[:, s : s + chunk], train=True, stop=layer) for s in range(0, N, chunk)]
+    xp = model.xp
+    return xp.concatenate(parts, axis=1 if parts[0].ndim == 4 else 0)
+
+
+def take_rows(a: Array, idx: Array) -> Array:
+    """Samples ``idx`` of an activation in model layout ((C, N, H, W) or (N, F))."""
+    return a[:, idx] if a.ndim == 4 else a[idx]

@@ -13,6 +13,10 @@ Two kinds of inputs are cached:
   only when it saves work (some searchable layer precedes ``l``) and fits :attr:`STORE_BUDGET`.
 - *shared-batch inputs*: with batch modes "layer" and "cycle" the batch is fixed for a whole sweep,
   so anything computed on it can be kept, batch norm or not.
+- in batch mode "authors" (:attr:`~rso_engine.evaluators.base.Evaluator.frozen_prefix`) the swept
+  layer's input is by definition a training-set cache, batch norm or not: built with the earlier batch
+  norms on consecutive chunks of ``AUTHORS_PREFIX_CHUNK`` images (whatever its size: the semantics need
+  it), and every batch's input to a later layer of the group is computed from it.
 
 The forward passes that fill the caches run through :func:`~rso_engine.kernels.forward.run_layers` with
 the evaluator's kernel set (:attr:`CachingEvaluator.kernels`).
@@ -24,11 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from ..config import AUTHORS_PREFIX_CHUNK
 from ..kernels.forward import LAYER_KERNELS, Kernels, run_layers
 from ..layers import BatchNorm2d, Conv2d, Dense
 from ..models import Model
 from ..parallel import for_each
-from .base import Evaluator, SweepResult
+from .base import Evaluator, SweepResult, take_rows
 
 Array = Any
 
@@ -54,6 +59,7 @@ class CachingEvaluator(Evaluator):
         self._layer_index = model.top_level_index()  # a residual block's inner layers map to the block
         self._probe_shapes: dict[int, tuple[int, ...]] = {}
         self._spare: dict[tuple[int, str], Array] = {}  # stale caches' arrays, reused when rebuilt
+        self._group_start: int | None = None  # the layer opening the group being swept
 
     # ------------------------------------------------------------------ bookkeeping
     def invalidate(self) -> None:
@@ -67,6 +73,18 @@ class CachingEvaluator(Evaluator):
 
     def drop_caches(self) -> None:
         """Subclasses drop their own caches here (called by :meth:`invalidate`)."""
+
+    def begin_group(self, group, params) -> None:
+        self._group_start = self._layer_index[group.name]
+
+    def assign(self, param, values) -> None:
+        """Set ``param`` from outside a sweep: only the caches computed from it are dropped."""
+        target = self.model.params[param]
+        target[...] = self.xp.asarray(values, dtype=self.model.dtype).reshape(target.shape)
+        self._gen[param] += 1
+        if self._shadow is not None:
+            self._shadow[param] = self.xp.array(target, copy=True)
+        self.drop_caches()
 
     def check_external_changes(self) -> None:
         """Invalidate everything if a parameter was changed by someone else since the last sweep."""
@@ -120,8 +138,17 @@ class CachingEvaluator(Evaluator):
         shape[1 if len(shape) == 4 else 0] = n
         return tuple(shape)
 
+    def frozen_at(self, l: int) -> int | None:
+        """Batch mode "authors": the layer whose training-set input every batch's input to layer ``l`` is
+        computed from (the swept group's first layer), or None."""
+        g = self._group_start
+        return g if self.frozen_prefix and g is not None and g <= l else None
+
     def store_worthwhile(self, l: int) -> bool:
-        """A training-set cache of boundary ``l`` is exact, useful and small enough."""
+        """A training-set cache of boundary ``l`` is exact, useful and small enough (or, in batch mode
+        "authors", ``l`` is the swept layer: its training-set input is what the batches are drawn from)."""
+        if l > 0 and self.frozen_at(l) == l:
+            return True
         if l == 0 or self.bn_before(l):
             return False
         if not any(isinstance(layer, (Conv2d, Dense)) for layer in self.layers[:l]):
@@ -130,7 +157,8 @@ class CachingEvaluator(Evaluator):
         return size <= self.STORE_BUDGET
 
     def train_boundary(self, l: int, layout: str = "model") -> Array:
-        """The activation entering layer ``l`` for the whole training set (BN-free prefixes only).
+        """The activation entering layer ``l`` for the whole training set (BN-free prefixes only, or the
+        swept layer in batch mode "authors").
 
         ``layout`` "model" keeps the layer's own layout ((C, N, H, W) or (N, F)); "T" gives
         (features, N) with features in flatten order, for column access by sample.
@@ -146,7 +174,8 @@ class CachingEvaluator(Evaluator):
         self.prune_boundaries()
         stale = self._spare.pop(key, None)
         N = self.n_train
-        chunks = [(s, min(N, s + self.BUILD_CHUNK)) for s in range(0, N, self.BUILD_CHUNK)]
+        step = AUTHORS_PREFIX_CHUNK if self.frozen_prefix and self.bn_before(l) else self.BUILD_CHUNK
+        chunks = [(s, min(N, s + step)) for s in range(0, N, step)]
         first = self.store_forward(self.x_train[:, chunks[0][0] : chunks[0][1]], l)
         out = stale if stale is not None else self._boundary_array(first, layout, N)
 
@@ -192,7 +221,12 @@ class CachingEvaluator(Evaluator):
 
     def boundary_rows(self, l: int, idx: Array, use_store: bool | None = None) -> Array:
         """The activation entering layer ``l`` for the mini-batch ``idx`` (device indices), exactly as
-        a forward pass of that batch computes it."""
+        a forward pass of that batch computes it (in batch mode "authors": from the swept layer's
+        training-set input, see :meth:`frozen_at`)."""
+        g = self.frozen_at(l)
+        if g is not None:
+            rows = self.x_train[:, idx] if g == 0 else take_rows(self.train_boundary(g), idx)
+            return self.forward_range(rows, g, l) if l > g else rows
         if use_store is None:
             use_store = self.store_worthwhile(l)
         if use_store:

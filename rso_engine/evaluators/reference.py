@@ -3,18 +3,43 @@
 from __future__ import annotations
 
 from ..models import cross_entropy
-from .base import Array, Evaluator, SweepResult, candidates, choose
+from .base import Array, Evaluator, SweepResult, candidates, choose, prefix_inputs, take_rows
 
 
 class ReferenceEvaluator(Evaluator):
-    """The oracle: three plain full forward passes per weight, exactly Algorithm 1 as written."""
+    """The oracle: three plain full forward passes per weight, exactly Algorithm 1 as written.
+
+    In batch mode "authors" (:attr:`frozen_prefix`) the passes start at the swept layer, from its input
+    computed for the whole training set when the layer's sweep began (:func:`prefix_inputs`)."""
 
     name = "reference"
     description = "three full forward passes per weight (the plain algorithm)"
 
+    def __init__(self, model, x_train, y_train):
+        super().__init__(model, x_train, y_train)
+        self._start = 0  # the swept layer's index (batch mode "authors")
+        self._frozen: Array | None = None  # its input for the training set, computed when first needed
+
+    def begin_group(self, group, params):
+        self._start = self.model.top_level_index()[group.name]  # a residual block for the layers in one
+        self._frozen = None
+
+    def invalidate(self):
+        self._frozen = None
+
+    def batch(self, idx):
+        if not self.frozen_prefix:
+            return super().batch(idx)
+        if self._frozen is None:
+            self._frozen = prefix_inputs(self.model, self.x_train, self._start)
+        d = self.xp.asarray(idx)
+        return take_rows(self._frozen, d), self.y_train[d]
+
     def loss(self, xb: Array, yb: Array) -> float:
-        """The summed cross-entropy of one full training-mode forward pass of the batch."""
-        return float(cross_entropy(self.model.forward(xb, train=True), yb))
+        """The summed cross-entropy of one training-mode forward pass of the batch (from the swept layer's
+        frozen input in batch mode "authors")."""
+        start = self._start if self.frozen_prefix else 0
+        return float(cross_entropy(self.model.forward(xb, train=True, start=start), yb))
 
     def sweep(self, param, flat, deltas, batches, stay_factor):
         """Score each weight's three candidates with full forward passes; see :meth:`Evaluator.sweep`."""

@@ -13,7 +13,7 @@ evaluator sees the same Δs and batches, and a run resumed from a checkpoint con
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -27,64 +27,11 @@ from ..models import ParamGroup
 from . import state as check
 from .base import Stopwatch, Trainer, TrainingError
 from .batches import BatchStream
+from ..evaluators.state_scorer import StateScorer
+from .parallel_update import LayerMerge, merge_keys, neuron_size
+from .plan import NextWeight, PlannedLayer, SweepPosition, describe_sigma_schedule, sigma_scale
 
-
-def sigma_scale(e: int, cycles: int, anneal: bool = True, anneal_to: float = 0.1) -> float:
-    """σ multiplier for the **0-based** cycle ``e`` of ``cycles``, as the authors' ``get_random_perturbation``:
-    α + (1 − α)·(C − e)/C with α = ``anneal_to`` when annealing, else 1.
-
-    So the first cycle (e = 0) runs at the full σ_d, the last at σ_d·(α + (1 − α)/C), and a single-cycle
-    run is not annealed at all.
-    """
-    if not anneal:
-        return 1.0
-    return anneal_to + (1.0 - anneal_to) * (cycles - e) / cycles
-
-
-def describe_sigma_schedule(config: RunConfig) -> str:
-    """The σ schedule of ``config`` in words: ``"σ annealed from σ_d to σ_d·0.19 over 10 cycles"`` or
-    ``"σ constant"`` (for reports, headers and tooltips)."""
-    if not config.anneal or config.anneal_to == 1:
-        return "σ constant"
-    if config.cycles == 1:
-        return "σ constant (a single cycle is not annealed)"
-    last = sigma_scale(config.cycles - 1, config.cycles, config.anneal, config.anneal_to)
-    return f"σ annealed from σ_d to σ_d·{last:.3g} over {config.cycles} cycles"
-
-
-@dataclass
-class SweepPosition:
-    """Where the sweep stands: 0-based cycle, layer (index in the sweep plan), tensor in it, weight."""
-
-    cycle: int = 0
-    group: int = 0
-    param: int = 0
-    pos: int = 0
-
-
-@dataclass(frozen=True)
-class NextWeight:
-    """The weight RSO tries next, and everything a driver needs to show it without knowing the order."""
-
-    cycle: int  # 1-based
-    layer: str
-    param: str
-    index: tuple[int, ...]  # position inside the tensor
-    position: int  # 0-based position in its layer's sweep
-    layer_size: int  # weights in the layer's sweep
-    sigma: float  # σ its Δ is drawn with (σ_d, annealed for this cycle)
-
-
-@dataclass(frozen=True)
-class PlannedLayer:
-    """One layer of the sweep plan: its group and the tensors searched, in sweep order."""
-
-    group: ParamGroup
-    params: tuple[str, ...]
-
-    @property
-    def name(self) -> str:
-        return self.group.name
+__all__ = ["NextWeight", "PlannedLayer", "RSOTrainer", "SweepPosition", "describe_sigma_schedule", "sigma_scale"]
 
 
 DEFAULT_MAX_CHUNK = 4096  # weights handed to the evaluator at once, at most
@@ -125,6 +72,12 @@ class RSOTrainer(Trainer):
         name = evaluator if isinstance(evaluator, str) else (evaluator.name if evaluator else cfg.evaluator)
         self.evaluator: Evaluator = (evaluator if isinstance(evaluator, Evaluator)
                                      else make_evaluator(name, self.model, self.x_train, self.y_train))
+        #: layer-parallel updates score against the layer's starting state, many weights at a time
+        self.scorer = StateScorer(self.model, self.x_train, self.y_train) if cfg.update == "layer-parallel" else None
+        for e in (self.evaluator, self.scorer):
+            if e is not None and cfg.batch_mode == "authors":
+                e.set_frozen_prefix(True)
+        self.merge: LayerMerge | None = None  # the parallel update's layer in progress
 
     # ------------------------------------------------------------------ the plan
     def _make_plan(self) -> list[PlannedLayer]:
@@ -292,11 +245,14 @@ class RSOTrainer(Trainer):
             cycle = pos.cycle + 1
             layer = self.plan[pos.group]
             scale = sigma_scale(pos.cycle, cfg.cycles, cfg.anneal, cfg.anneal_to)
-            if self.shared_batch is None and cfg.batch_mode != "weight":
+            if self.shared_batch is None and self.shares_batches:
                 self.shared_batch = self.stream.take(1)
+            scoring = self.scorer if self.scorer is not None else self.evaluator
             with watch:  # caches a fast evaluator builds count as training time
-                self.evaluator.begin_group(layer.group, layer.params)
+                scoring.begin_group(layer.group, layer.params)
             self.layer_seconds += watch.last
+            if cfg.update != "sequential" and self.merge is None:
+                self.merge = LayerMerge.begin(self.model.params, layer.params)
             offset = sum(self.model.params[p].size for p in layer.params[: pos.param])
             n_layer = self.layer_size(layer)
             while pos.param < len(layer.params):
@@ -305,14 +261,22 @@ class RSOTrainer(Trainer):
                 size = int(np.prod(shape))
                 order = self._order(size)
                 sigma = self.model.sigma[pname] * scale
+                neuron = neuron_size(shape) if cfg.update == "neuron-parallel" else size
                 while pos.pos < size:
                     check_cancelled()
-                    k = self._chunk(pname, size - pos.pos)
+                    k = min(self._chunk(pname, size - pos.pos), neuron - pos.pos % neuron)
                     flat = order[pos.pos : pos.pos + k]
                     with watch:
                         deltas = self.delta_rng.standard_normal(k) * sigma
                         batches = self.shared_batch if self.shared_batch is not None else self.stream.take(k)
-                        res = self.evaluator.sweep(pname, flat, deltas, batches, stay_factor)
+                        if self.scorer is not None:
+                            res = self.scorer.score(pname, flat, deltas, batches, stay_factor)
+                        else:
+                            res = self.evaluator.sweep(pname, flat, deltas, batches, stay_factor)
+                        if self.merge is not None:
+                            self.merge.record(pname, flat, res.new)
+                            if cfg.update == "neuron-parallel" and (pos.pos + k) % neuron == 0:
+                                self._put_back_neuron(pname, order[pos.pos + k - neuron : pos.pos + k])
                     seen = self._per_weight.get(pname, watch.last / k)
                     self._per_weight[pname] = 0.7 * seen + 0.3 * watch.last / k
                     self.layer_seconds += watch.last
@@ -345,8 +309,25 @@ class RSOTrainer(Trainer):
                 pos.param += 1
                 pos.pos = 0
             with watch:
-                self.evaluator.end_group(layer.group)
+                if self.merge is not None:  # the parallel update's merge: the layer's chosen values at once
+                    for p in layer.params:
+                        scoring.assign(p, self.merge.pending[p])
+                    self.merge = None
+                scoring.end_group(layer.group)
+            self.layer_seconds += watch.last
             yield from self._finish_layer(layer, n_layer, cycle)
+
+    @property
+    def shares_batches(self) -> bool:
+        """Whether one batch serves a whole layer's or cycle's sweep (batch modes "layer", "cycle")."""
+        return self.config.batch_mode in ("layer", "cycle")
+
+    def _put_back_neuron(self, param: str, flat: np.ndarray) -> None:
+        """Neuron-parallel: a neuron's search is over; its weights go back to the layer's starting state
+        (its chosen values wait in the merge) so that the next neuron starts from that state too."""
+        values = self.merge.restored(param, self.model.params[param], flat)
+        if values is not None:
+            self.evaluator.assign(param, values)
 
     def _finish_layer(self, layer: PlannedLayer, n_layer: int, cycle: int) -> list[Any]:
         """Advance past a finished layer (and cycle), returning the events to emit, state already updated."""
@@ -373,6 +354,8 @@ class RSOTrainer(Trainer):
         arrays["rso/perm"] = stream.pop("perm")
         if self.shared_batch is not None:
             arrays["rso/shared_batch"] = self.shared_batch
+        if self.merge is not None:
+            arrays.update(self.merge.arrays())
         meta["rso"] = {
             "position": asdict(self.position),
             "steps": self.steps,
@@ -389,7 +372,7 @@ class RSOTrainer(Trainer):
         the plan and the data first; a :class:`~rso_engine.training.state.StateError` if one does not fit)."""
         cfg = self.config
         r = check.mapping(check.mapping(meta, "the saved state").get("rso"), "the saved RSO state")
-        self._load_base_state(meta, arrays, own=("rso/perm", "rso/shared_batch"))
+        self._load_base_state(meta, arrays, own=("rso/perm", "rso/shared_batch", *merge_keys(arrays)))
         position = self._saved_position(r.get("position"))
         steps = check.count(r.get("steps"), "rso.steps")
         if steps != self._steps_at(position):
@@ -404,16 +387,26 @@ class RSOTrainer(Trainer):
         sigma = {k: check.number(v, f"rso.sigma.{k}") for k, v in sigma.items()}
         shared = arrays.get("rso/shared_batch")
         if shared is not None:
-            if cfg.batch_mode == "weight":
-                raise check.StateError("the array rso/shared_batch is saved but the batch mode is 'weight'")
+            if not self.shares_batches:
+                raise check.StateError(f"the array rso/shared_batch is saved but the batch mode is {cfg.batch_mode!r}")
             shared = check.index_array(shared, "rso/shared_batch", self.n_train, (1, cfg.batch_size))
+        merge = None
+        inside = (position.param, position.pos) != (0, 0)
+        if cfg.update != "sequential" and inside:
+            merge = LayerMerge.from_arrays(arrays, self.model.params, self.plan[position.group].params)
+        elif merge_keys(arrays):
+            raise check.StateError(f"the arrays {', '.join(merge_keys(arrays))} belong to a parallel update's "
+                                   f"layer in progress, but the update is {cfg.update!r} at a layer's start")
         check.rng_state(self.delta_rng, r.get("delta_rng"), "rso.delta_rng")
         self.stream.set_state({**check.mapping(r.get("stream"), "rso.stream"), "perm": arrays.get("rso/perm")})
         self.position, self.steps = position, steps
         self.layer_changed, self.layer_seconds = layer_changed, layer_seconds
         self.shared_batch = shared
         self.model.sigma = sigma
-        self.evaluator.invalidate()
+        self.merge = merge
+        for e in (self.evaluator, self.scorer):
+            if e is not None:
+                e.invalidate()
 
     def _steps_at(self, p: SweepPosition) -> int:
         """Weights tried before the sweep reaches position ``p``: whole cycles, earlier layers and tensors."""

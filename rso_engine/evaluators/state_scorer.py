@@ -1,0 +1,184 @@
+"""Scoring weights against a fixed state: the inner loop of the paper's layer-parallel update.
+
+In a layer-parallel sweep every weight of a layer is scored against the state the network had when the
+layer's sweep began, and nothing is applied until the layer ends. Since the state does not move, the
+weights are independent and are scored many at a time (:meth:`StateScorer.score`):
+
+- the output layer (a dense layer feeding the loss): the logits of a batch are computed once per batch
+  (one batched matrix product for a chunk of weights with their own batches), and a candidate changes
+  one logit column by ``Δ·h[:, j]``; the summed cross-entropies of all candidates of a chunk are one
+  vectorised expression;
+- any other layer: the swept layer's input is computed once per batch (gathered from a training-set
+  cache when no batch norm precedes it, or from the frozen input in batch mode "authors"), and each
+  candidate runs the network from the swept layer with the candidate's tensor; when nothing after the
+  swept layer normalises with batch statistics, all candidates of a batch go through the later layers
+  as one stacked batch.
+
+The plain reference it is tested against scores each weight with full forward passes from the saved
+layer state; the choices and values agree exactly in float64.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backend import to_numpy
+from ..kernels.forward import run_layers
+from ..layers import AvgPool2d, Conv2d, Dense, Flatten, GlobalAvgPool, MaxPool2d, ReLU
+from ..models import cross_entropy
+from .base import SweepResult, choose_many, take_rows
+from .caching import CachingEvaluator
+
+Array = Any
+
+#: layers that treat every sample on its own (candidates can share one pass through them)
+PER_SAMPLE = (Conv2d, ReLU, MaxPool2d, AvgPool2d, GlobalAvgPool, Flatten, Dense)
+#: float64 elements of candidate logits held at once by the output-layer path
+LOGIT_BUDGET = 4 << 20
+
+
+class StateScorer(CachingEvaluator):
+    """Scores candidates of many weights against the current state and leaves the model unchanged."""
+
+    name = "state-scorer"
+    description = "scores a layer's weights against its starting state, many at a time (layer-parallel)"
+
+    def sweep(self, param, flat, deltas, batches, stay_factor):
+        """Not a sequential evaluator: :meth:`score` scores without applying."""
+        raise TypeError("StateScorer scores against a fixed state; use score() (a parallel update)")
+
+    def score(self, param: str, flat: np.ndarray, deltas: np.ndarray, batches: np.ndarray,
+              stay_factor: float) -> SweepResult:
+        """Score weights ``flat`` of ``param`` (Δ ``deltas[k]``, batch ``batches[k]`` or ``batches[0]``,
+        stay value w·``stay_factor``) against the current state; ``new`` holds each weight's chosen value.
+        The model is not changed."""
+        self.check_external_changes()
+        self.prune_boundaries()
+        model = self.model
+        K = len(flat)
+        w = to_numpy(model.params[param].reshape(-1)[self.xp.asarray(flat)]).astype(np.float64)
+        d = np.asarray(deltas, np.float64)
+        cands = np.stack([w + d, w * stay_factor, w - d], axis=1).astype(model.dtype)  # as candidates()
+        losses = np.empty((K, 3))
+        A = self.layer_index(param)
+        if A == self.n_layers - 1 and isinstance(self.layers[A], Dense):
+            self._score_output(param, flat, cands, w, batches, losses)
+        else:
+            self._score_layer(param, A, flat, cands, batches, losses)
+        choices = choose_many(losses)
+        new = cands[np.arange(K), 1 - choices.astype(np.int64)].astype(np.float64)
+        return SweepResult(losses, choices, w, new)
+
+    # ------------------------------------------------------------------ any layer
+    def _score_layer(self, param, A, flat, cands, batches, losses):
+        model = self.model
+        base = model.params[param]
+        stacked = all(isinstance(layer, PER_SAMPLE) for layer in self.layers[A + 1 :])
+        for ks, idx in _batch_groups(len(flat), batches):
+            dev = self.to_dev(idx)
+            xin, yb = self.boundary_rows(A, dev), self.y_train[dev]
+            pending = []  # (k, c, output of the swept layer) waiting for one stacked pass
+            for k in ks:
+                for c in range(3):  # the stay candidate too, computed as the others are (exact ties stay ties)
+                    t = self.xp.array(base, copy=True)
+                    t.reshape(-1)[int(flat[k])] = cands[k, c]
+                    P = {**model.params, param: t}
+                    if stacked:
+                        pending.append((k, c, self.layers[A].forward(P, xin, True)[0]))
+                    else:
+                        losses[k, c] = float(cross_entropy(self.forward_with(P, xin, A), yb))
+                if stacked and (len(pending) >= 48 or k == ks[-1]):
+                    self._flush(pending, A, yb, losses)
+            del xin
+
+    def forward_with(self, P: dict, x: Array, start: int) -> Array:
+        """Layers ``start ..`` in training mode with the parameters ``P``."""
+        return run_layers(self.layers, P, x, start, None, self.kernels)
+
+    def _flush(self, pending, A, yb, losses):
+        """One pass of the stacked candidates' swept-layer outputs through the per-sample later layers."""
+        xp = self.xp
+        outs = [o for _, _, o in pending]
+        axis = 1 if outs[0].ndim == 4 else 0
+        logits = self.forward_with(self.model.params, xp.concatenate(outs, axis=axis), A + 1)
+        B = int(yb.shape[0])
+        per = to_numpy(cross_entropy(logits, xp.tile(yb, len(pending)), reduction="none"))
+        for n, (k, c, _) in enumerate(pending):
+            losses[k, c] = float(per[n * B : (n + 1) * B].sum())
+        pending.clear()
+
+    # ------------------------------------------------------------------ the output layer
+    def _score_output(self, param, flat, cands, w, batches, losses):
+        xp = self.xp
+        A = self.n_layers - 1
+        layer = self.layers[A]
+        P = self.model.params
+        W = P[layer.full("weight")]
+        bias = P[layer.full("bias")] if layer.bias else None
+        is_bias = param.endswith(".bias")
+        rows, cols = (flat, None) if is_bias else np.divmod(flat, layer.fin)
+        dc = cands.astype(np.float64) - w[:, None]  # (K, 3) changes of the candidates
+        K = len(flat)
+        B = batches.shape[1]
+        gathered = len(batches) > 1 and self.store_worthwhile(A)
+        step = K if len(batches) == 1 else max(1, LOGIT_BUDGET // (3 * B * W.shape[0]))
+        for s in range(0, K, step):
+            e = min(K, s + step)
+            if len(batches) == 1 or gathered:
+                idx = batches[0] if len(batches) == 1 else batches[s:e]
+                h = self._output_input(A, idx)  # (B, F) or (m, B, F)
+                z = h @ W.T + (bias if bias is not None else 0)
+                if h.ndim == 2:
+                    h, z = h[None], z[None]
+                labels = self.y_train[self.to_dev(idx)].reshape(z.shape[0], B)
+                which = np.zeros(e - s, np.int64) if z.shape[0] == 1 else np.arange(e - s)
+                losses[s:e] = _output_losses(xp, h, z, labels, which, rows[s:e],
+                                             None if cols is None else cols[s:e], dc[s:e])
+            else:  # batch norm before the output layer and a fresh batch per weight: a prefix per batch
+                for k in range(s, e):
+                    dev = self.to_dev(batches[k])
+                    h = self.boundary_rows(A, dev)
+                    z = h @ W.T + (bias if bias is not None else 0)
+                    losses[k : k + 1] = _output_losses(
+                        xp, h[None], z[None], self.y_train[dev][None], np.zeros(1, np.int64), rows[k : k + 1],
+                        None if cols is None else cols[k : k + 1], dc[k : k + 1])
+
+    def _output_input(self, A: int, idx: np.ndarray) -> Array:
+        """The output layer's input for one batch (B, F) or for a chunk of batches (m, B, F)."""
+        if idx.ndim == 1:
+            return self.boundary_rows(A, self.to_dev(idx))
+        store = self.train_boundary(A)
+        return take_rows(store, self.to_dev(idx.reshape(-1))).reshape(idx.shape[0], idx.shape[1], -1)
+
+
+def _batch_groups(K: int, batches: np.ndarray):
+    """(weights, batch) pairs: every weight on the shared batch, or each weight on its own."""
+    if len(batches) == 1:
+        return [(list(range(K)), batches[0])]
+    return [([k], batches[k]) for k in range(K)]
+
+
+def _output_losses(xp, h, z, labels, which, rows, cols, dc) -> np.ndarray:
+    """Summed cross-entropies (m, 3) of the candidates of m output-layer weights: weight k changes logit
+    column ``rows[k]`` of batch ``which[k]`` by ``dc[k, c]·h[:, cols[k]]`` (by ``dc[k, c]`` for a bias)."""
+    m = len(rows)
+    zb = z.astype(xp.float64)[xp.asarray(which)]  # (m, B, O)
+    r = xp.asarray(rows)
+    ar = xp.arange(m)
+    base = zb[ar, :, r]  # (m, B): the changed column before the change
+    if cols is None:
+        step = xp.ones_like(base)
+    else:
+        step = h[xp.asarray(which), :, xp.asarray(cols)].astype(xp.float64)  # (m, B)
+    lab = labels[xp.asarray(which)]  # (m, B)
+    out = np.empty((m, 3))
+    for c in range(3):
+        zc = zb.copy()
+        zc[ar, :, r] = base + xp.asarray(dc[:, c])[:, None] * step
+        zmax = zc.max(axis=2, keepdims=True)
+        lse = xp.log(xp.exp(zc - zmax).sum(axis=2)) + zmax[:, :, 0]
+        zy = xp.take_along_axis(zc, lab[:, :, None], axis=2)[:, :, 0]
+        out[:, c] = to_numpy((lse - zy).sum(axis=1))
+    return out
