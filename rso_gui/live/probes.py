@@ -12,7 +12,7 @@ import numpy as np
 from rso_engine import landscape as L
 from rso_engine.backend import to_numpy
 from rso_engine.events import WeightTried
-from rso_engine.layers import GlobalAvgPool, ReLU
+from rso_engine.layers import BatchNorm2d, GlobalAvgPool, ReLU, Residual
 from rso_engine.training import RSOTrainer
 from rso_engine.vocabulary import LandscapeMode
 
@@ -92,7 +92,7 @@ def feature_maps(rso: RSOTrainer, digit: int, with_maps: bool = True):
     """(image (H, W), or (H, W, 3) for colour images, label, prediction, ((layer name, maps (C, H, W)), ...))
     for test image ``digit`` (modulo the test set's size): the output of each conv block, i.e. of each ReLU on
     4-d activations and of the batch norm that feeds global average pooling directly (the paper net's last
-    block).
+    block) or a residual block (the CIFAR net's blocks 1, 3, 5, 7, whose outputs the links carry).
     Without ``with_maps`` only the image and its label (prediction −1)."""
     model = rso.model
     n_test = int(rso.y_test.shape[0])
@@ -111,7 +111,8 @@ def feature_maps(rso: RSOTrainer, digit: int, with_maps: bool = True):
     h = x
     previous = None
     for layer in model.layers:
-        if isinstance(layer, GlobalAvgPool) and previous is not None and not isinstance(previous, ReLU):
+        feeds = isinstance(layer, GlobalAvgPool) or (isinstance(layer, Residual) and isinstance(previous, BatchNorm2d))
+        if feeds and previous is not None and not isinstance(previous, ReLU):
             maps.append((previous.name, np.array(to_numpy(h[:, 0]), dtype=np.float32)))
         h, _ = layer.forward(P, h, train)
         if isinstance(layer, ReLU) and h.ndim == 4:

@@ -70,5 +70,8 @@ def test_a_papercifar_run_draws_rgb_filters_and_a_colour_image(make_window, qtbo
     want = np.asarray(c.runner.rso.x_test[:, i]).transpose(1, 2, 0)
     np.testing.assert_allclose(digit, want, rtol=1e-6)
     assert snap.digit.shape == (32, 32, 3)
+    # the feature maps: the output of every block whose batch norm feeds a residual link, and of the last
+    assert [(name, m.shape) for name, m in snap.feature_maps] == [
+        ("bn1", (16, 32, 32)), ("bn3", (16, 16, 16)), ("bn5", (32, 8, 8)), ("bn7", (32, 8, 8)), ("bn9", (32, 8, 8))]
     qtbot.wait(150)  # a couple of frames
     assert image_has_content(w.filters.grab().toImage(), min_colors=6)
