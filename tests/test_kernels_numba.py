@@ -10,8 +10,14 @@ from helpers import sample, tiny_config
 from rso_engine.backend import get_backend
 from rso_engine.kernels.forward import run_layers
 from rso_engine.kernels.jit import numba_unavailable_reason
-from rso_engine.kernels.numba_layers import NUMBA_KERNELS, bn_eval_forward
-from rso_engine.layers import BatchNorm2d
+from rso_engine.kernels.numba_layers import (
+    NUMBA_KERNELS,
+    bn_eval_forward,
+    conv_pool_forward,
+    fuses_conv_pool,
+    relu_maxpool,
+)
+from rso_engine.layers import BatchNorm2d, Conv2d, MaxPool2d, ReLU
 from rso_engine.models import build_model, cross_entropy
 from rso_engine.training import RSOTrainer, SGDTrainer
 
@@ -68,3 +74,59 @@ def test_evaluation_uses_the_compiled_layers_and_agrees_with_the_layer_code(trai
     logits = t.model.logits(t.x_test)  # the layers' own code
     np.testing.assert_allclose(ev.test_loss, float(cross_entropy(logits, t.y_test)) / len(t.y_test), rtol=1e-12)
     assert ev.test_accuracy == float((logits.argmax(axis=1) == t.y_test).mean())
+
+
+# --------------------------------------------------------------------------- conv → [ReLU] → max-pool, fused
+def _unfused(layer, P, x, relu):
+    y = layer.forward(P, x, True)[0]
+    if relu:
+        y = np.maximum(y, 0)
+    return MaxPool2d("pool", 2).forward({}, y, True)[0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("seed", range(6))
+def test_fused_conv_pool_is_the_layers_on_random_shapes(dtype, seed):
+    """Random small filter banks, kernel sizes and paddings (the padding edges of the pooled windows),
+    batch and image sizes (odd inputs where the padding makes the conv output even), a NaN pixel."""
+    rng = np.random.default_rng(seed)
+    k = int(rng.choice([1, 3, 5]))
+    C = int(rng.integers(1, 28 // (k * k) + 1))
+    O = int(rng.integers(1, 8))
+    pad = int(rng.integers(0, k // 2 + 2))
+    grow = 2 * pad - k + 1  # the conv output is (H + grow) × (W + grow): even, at least 2
+    H, W = (max(int(m), -(-(1 + grow) // 2)) * 2 - grow for m in rng.integers(1, 8, size=2))
+    assert H >= 1 and W >= 1 and (H + grow) % 2 == 0 and H + grow >= 2
+    n = int(rng.integers(1, 6))
+    layer = Conv2d("conv", C, O, k=k, pad=pad, bias=bool(seed % 2))
+    P = {layer.full("weight"): rng.normal(size=(O, C, k, k)).astype(dtype)}
+    if layer.bias:
+        P[layer.full("bias")] = rng.normal(size=O).astype(dtype)
+    x = rng.normal(size=(C, n, H, W)).astype(dtype)
+    if seed == 0:
+        x[0, 0, 0, 0] = np.nan
+    assert fuses_conv_pool(layer, x.shape)
+    for relu in (False, True):
+        want = _unfused(layer, P, x, relu)
+        got = conv_pool_forward(layer, P, x, relu)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        ref = NUMBA_KERNELS  # the unfused compiled kernels: the same operations, so bitwise
+        layers = [layer, ReLU("relu"), MaxPool2d("pool", 2)] if relu else [layer, MaxPool2d("pool", 2)]
+        unfused = relu_maxpool(ref.run(layers, 0, 1, P, x, True)[0], 2, relu)
+        np.testing.assert_array_equal(got, unfused)
+        np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-5)
+
+
+def test_the_dispatch_fuses_only_small_banks_and_even_outputs():
+    big = Conv2d("c", 16, 16, k=3, pad=1)
+    small = Conv2d("c", 1, 4, k=3, pad=1)
+    assert not fuses_conv_pool(big, (16, 2, 14, 14))
+    assert fuses_conv_pool(small, (1, 2, 28, 28))
+    assert not fuses_conv_pool(small, (1, 2, 27, 28))  # an odd conv output: the pool cannot take it
+    model = build_model("oneconv", dtype="float64")
+    x = model.to_input(np.random.default_rng(0).normal(size=(5, 1, 28, 28)))
+    out, ran = NUMBA_KERNELS.run(model.layers, 0, len(model.layers), model.params, x, True)
+    assert ran == 3
+    np.testing.assert_allclose(out, model.forward(x, stop=3), rtol=1e-12)
+    out, ran = NUMBA_KERNELS.run(model.layers, 0, 2, model.params, x, True)  # the pool is past the stop
+    assert ran == 1

@@ -68,7 +68,7 @@ def small_conv_kernel(O: int, C: int, k: int):
     key = (O, C, k)
     if key not in _SMALL_CONVS:
 
-        @njit(nogil=True)
+        @njit(cache=True, nogil=True)  # Numba's cache key includes the closure's (O, C, k)
         def conv(xpad, W, b, out):
             n = xpad.shape[1]
             Ho, Wo = out.shape[2], out.shape[3]
@@ -98,6 +98,74 @@ def conv_kernel(O: int, C: int, k: int):
 def _nanmax(a, b):
     """``numpy.maximum`` for scalars: the larger value, NaN if either is NaN."""
     return a if (a > b or a != a) else b
+
+
+_SMALL_CONV_POOLS: dict = {}
+
+
+def small_conv_pool_kernel(O: int, C: int, k: int, pad: int, relu: bool):
+    """conv → [ReLU] → 2×2 max-pool fused for a small filter bank (O, C, k, k) with zero padding ``pad``:
+    per image, the input is zero-padded into a small local buffer; per pooled output row, each output
+    channel's two conv rows are computed as :func:`small_conv_kernel` computes them (taps unrolled, summed
+    over (c, kh, kw) per pixel, then the bias), pooled as :func:`_maxpool2` pools and passed through ReLU
+    (which commutes with the max). Neither the padded input nor the conv output is stored: the results
+    are bitwise those of the unfused kernels."""
+    key = (O, C, k, pad, relu)
+    if key not in _SMALL_CONV_POOLS:
+
+        @njit(cache=True, nogil=True)  # Numba's cache key includes the closure's values
+        def conv_pool(x, W, b, out):
+            n, H, Wd = x.shape[1], x.shape[2], x.shape[3]
+            Hq, Wq = out.shape[2], out.shape[3]
+            L = 2 * Wq
+            xq = np.zeros((C, H + 2 * pad, Wd + 2 * pad), x.dtype)  # its border stays zero
+            rows = np.empty((2, L), x.dtype)
+            zero = out.dtype.type(0)
+            for q in range(n):
+                for c in range(C):
+                    for h in range(H):
+                        for w in range(Wd):
+                            xq[c, h + pad, w + pad] = x[c, q, h, w]
+                for hq in range(Hq):
+                    for o in range(O):
+                        for r in range(2):
+                            row = rows[r]
+                            for w in range(L):
+                                acc = row.dtype.type(0)
+                                for c in range(C):
+                                    for kh in range(k):
+                                        xr = xq[c, 2 * hq + r + kh]
+                                        for kw in range(k):
+                                            acc += W[o, c, kh, kw] * xr[w + kw]
+                                row[w] = acc + b[o]
+                        orow = out[o, q, hq]
+                        r0, r1 = rows[0], rows[1]
+                        for w in range(Wq):
+                            v = _nanmax(_nanmax(r0[2 * w], r0[2 * w + 1]), _nanmax(r1[2 * w], r1[2 * w + 1]))
+                            orow[w] = _nanmax(v, zero) if relu else v
+
+        _SMALL_CONV_POOLS[key] = conv_pool
+    return _SMALL_CONV_POOLS[key]
+
+
+def fuses_conv_pool(layer: Conv2d, x_shape: tuple) -> bool:
+    """Whether conv → [ReLU] → 2×2 max-pool runs fused for ``layer`` on input of shape ``x_shape``: a small
+    filter bank (C·k·k ≤ 27, where the unrolled taps pay) and an even conv output."""
+    grow = 2 * layer.pad - layer.k + 1
+    C, _, H, W = x_shape
+    return C * layer.k * layer.k <= 27 and (H + grow) % 2 == 0 and (W + grow) % 2 == 0
+
+
+def conv_pool_forward(layer: Conv2d, P: dict, x: np.ndarray, relu: bool) -> np.ndarray:
+    """``layer`` then (ReLU and) 2×2 max pooling on ``x`` (C, n, H, W), fused (:func:`small_conv_pool_kernel`)."""
+    C, n, H, Wd = x.shape
+    k, p = layer.k, layer.pad
+    Ho, Wo = H + 2 * p - k + 1, Wd + 2 * p - k + 1
+    W = np.ascontiguousarray(P[layer.full("weight")])
+    b = P[layer.full("bias")] if layer.bias else np.zeros(W.shape[0], x.dtype)
+    out = np.empty((W.shape[0], n, Ho // 2, Wo // 2), x.dtype)
+    small_conv_pool_kernel(W.shape[0], C, k, p, bool(relu))(np.ascontiguousarray(x), W, np.ascontiguousarray(b), out)
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -280,6 +348,11 @@ class NumbaKernels(Kernels):
     def run(self, layers: list[Layer], i: int, stop: int, P: dict, x, train: bool):
         layer = layers[i]
         after = layers[i + 1] if i + 1 < stop else None
+        if isinstance(layer, Conv2d) and x.ndim == 4:
+            relu = isinstance(after, ReLU)
+            pool = layers[i + 1 + relu] if i + 1 + relu < stop else None
+            if isinstance(pool, MaxPool2d) and pool.size == 2 and fuses_conv_pool(layer, x.shape):
+                return conv_pool_forward(layer, P, x, relu), 2 + relu  # conv → [ReLU] → 2×2 max-pool fused
         if x.ndim != 4 or isinstance(layer, Conv2d):  # a conv: padded there, compiled here
             return super().run(layers, i, stop, P, x, train)
         if isinstance(layer, BatchNorm2d):  # the one layer whose result depends on the mode
