@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_cifar import make_batch, write_folder
+from threadpoolctl import threadpool_limits
 
 from helpers import sample
 from rso_engine import data
@@ -25,6 +26,14 @@ from rso_engine.training.base import check_input_shape
 
 NUMPY = get_backend("numpy")
 BLOCKS = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """These tests push small batches through many small layers: BLAS threads only cost (30× on a busy
+    2-core machine); both sides of every comparison run alike."""
+    with threadpool_limits(1, user_api="blas"):
+        yield
 
 
 def _model(dtype="float64", seed=0):
@@ -212,6 +221,34 @@ def test_auto_and_the_incremental_names_say_what_runs():
     with pytest.raises(ValueError, match="CuPy"):  # a backend that is not there is still an error
         make_evaluator("incremental-cupy", m, x, y)
     assert auto_choice(build_model("papernet", backend=NUMPY)) != "layer-cached"  # the other nets keep theirs
+
+
+def _tiny_colour_data(n_train=24, n_test=8, size=8) -> data.Dataset:
+    """Random 3-channel images (8×8: the same paths as 32×32, 16 times less arithmetic) with labels."""
+    rng = np.random.default_rng(3)
+    return data.Dataset("cifar10", rng.normal(size=(n_train, 3, size, size)).astype(np.float32),
+                        np.arange(n_train) % 10, rng.normal(size=(n_test, 3, size, size)).astype(np.float32),
+                        np.arange(n_test) % 10, 0.0, 1.0, "random", data.CIFAR10_CLASSES)  # fmt: skip
+
+
+@pytest.mark.parametrize("kw", [
+    dict(update="layer-parallel", train_layers=["proj5"], search_bn=False),  # inside a block: scored from res5
+    dict(update="neuron-parallel", train_layers=["fc"]),
+    dict(batch_mode="authors", train_layers=["fc"]),  # the frozen input computed through every block
+], ids=["layer-parallel", "neuron-parallel", "authors"])  # fmt: skip
+def test_the_parallel_updates_and_the_authors_batches_match_their_plain_reference(kw):
+    from test_update_variants import reference_run  # noqa: PLC0415
+
+    ds = _tiny_colour_data()
+    cfg = RunConfig(model="papercifar", dataset="cifar10", n_train=24, n_test=8, batch_size=4, cycles=1,
+                    dtype="float64", eval_train_samples=8, bn_calibration_samples=8, **kw).validated()
+    want_params, want = reference_run(cfg, ds)
+    t = RSOTrainer(cfg, ds, NUMPY, evaluator="auto")
+    t.set_chunking(7)
+    assert [(e.param, e.index, e.choice, e.new) for e in t.events() if isinstance(e, WeightTried)] == want
+    got = t.model.params_numpy()
+    assert all(np.array_equal(got[p], want_params[p]) for p in want_params)
+    assert len({c for _, _, c, _ in want}) > 1
 
 
 # --------------------------------------------------------------------------- data and training

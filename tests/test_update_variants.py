@@ -39,20 +39,21 @@ def _run(t: RSOTrainer) -> list[tuple]:
     return [(e.param, e.index, e.choice, e.new) for e in t.events() if isinstance(e, WeightTried)]
 
 
-def reference_run(cfg: RunConfig) -> tuple[dict[str, np.ndarray], list[tuple]]:
-    """The variants as defined, one weight at a time with full forward passes (float64)."""
-    t = RSOTrainer(cfg, sample(), NUMPY, evaluator="reference")  # only for its model, data and plan
+def reference_run(cfg: RunConfig, dataset=None) -> tuple[dict[str, np.ndarray], list[tuple]]:
+    """The variants as defined, one weight at a time with full forward passes (float64), on ``dataset``
+    (the bundled sample by default)."""
+    t = RSOTrainer(cfg, dataset or sample(), NUMPY, evaluator="reference")  # only for its model, data and plan
     model, x, y = t.model, t.x_train, t.y_train
     delta_rng = np.random.default_rng([cfg.seed, 1])
     stream = BatchStream(t.n_train, cfg.batch_size, np.random.default_rng([cfg.seed, 2]))
-    names = [layer.name for layer in model.layers]
+    top = model.top_level_index()  # a layer inside a residual block runs from the block
     tried = []
     for e in range(cfg.cycles):
         shared = stream.take(1)[0] if cfg.batch_mode == "cycle" else None
         for planned in t.plan:
             if cfg.batch_mode == "layer":
                 shared = stream.take(1)[0]
-            start_layer = names.index(planned.name)
+            start_layer = top[planned.name]
             frozen = None
             if cfg.batch_mode == "authors":  # the layer's input for the training set, BN over chunks of 2,000
                 parts = [model.forward(x[:, s : s + AUTHORS_PREFIX_CHUNK], train=True, stop=start_layer)
