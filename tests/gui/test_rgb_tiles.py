@@ -75,3 +75,11 @@ def test_a_papercifar_run_draws_rgb_filters_and_a_colour_image(make_window, qtbo
         ("bn1", (16, 32, 32)), ("bn3", (16, 16, 16)), ("bn5", (32, 8, 8)), ("bn7", (32, 8, 8)), ("bn9", (32, 8, 8))]
     qtbot.wait(150)  # a couple of frames
     assert image_has_content(w.filters.grab().toImage(), min_colors=6)
+
+
+def test_pairing_papercifar_with_mnist_is_reported_in_one_line(make_window, qtbot, tiny):
+    w = make_window()
+    w.controller.apply_config(tiny.replace(model="papercifar"))
+    qtbot.waitUntil(lambda: not w.banner.isHidden(), timeout=WAIT)
+    text = w.banner_text.text()
+    assert "papercifar" in text and "cannot take the 1×28×28 images of mnist-sample" in text
