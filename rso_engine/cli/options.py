@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..config import BATCH_MODES, DTYPES, IN_LAYER_ORDERS, LAYER_ORDERS, RunConfig
+from ..config import BATCH_MODES, DTYPES, IN_LAYER_ORDERS, LAYER_ORDERS, UPDATES, RunConfig
 from ..data import load_dataset
 from ..models import MODELS
 from ..plots import FORMATS, PlotError, parse_size
@@ -23,7 +23,7 @@ from ..vocabulary import DEFAULT_X_AXIS, X_AXES
 #: argparse dest -> RunConfig field, for the run options that map one to one
 FIELD_OPTIONS = (
     "model", "dataset", "data_dir", "n_train", "n_test", "seed", "dtype", "cycles", "batch_size", "batch_mode",
-    "anneal", "anneal_to", "stay_decay", "layer_order", "in_layer_order", "search_bn", "train_layers", "evaluator",
+    "update", "anneal", "anneal_to", "stay_decay", "layer_order", "in_layer_order", "search_bn", "train_layers", "evaluator",
     "lr", "momentum", "nesterov", "weight_decay", "sgd_batch_size", "eval_train_samples",
 )  # fmt: skip
 
@@ -98,7 +98,13 @@ def run_options() -> argparse.ArgumentParser:
     g.add_argument("--backend", choices=("auto", "numpy", "cupy"), help="array backend (default auto; env RSO_BACKEND)")
     r = p.add_argument_group("RSO (Algorithm 1 and its variants)")
     r.add_argument("--batch-size", type=positive_int, help="RSO mini-batch size (default 256)")
-    r.add_argument("--batch-mode", choices=BATCH_MODES, help="a fresh batch per weight (default), layer or cycle")
+    r.add_argument("--batch-mode", choices=BATCH_MODES,
+                   help="a fresh batch per weight (default), one per layer or cycle, or 'authors': a fresh batch "
+                        "per weight of the swept layer's input, computed once when its sweep begins")
+    r.add_argument("--update", choices=UPDATES,
+                   help="sequential (default, Algorithm 1), layer-parallel (every weight scored against the "
+                        "layer's starting state, merged at its end) or neuron-parallel (each neuron's weights in "
+                        "turn from the layer's starting state)")
     r.add_argument("--no-anneal", dest="anneal", action="store_false", default=None,
                    help="keep σ constant instead of annealing it linearly towards α·σ_d")
     r.add_argument("--anneal-to", type=number, metavar="ALPHA",

@@ -17,6 +17,7 @@ from ..evaluators.registry import StandInEvaluator
 from ..events import Evaluated
 from ..report.tables import plural
 from ..training import Trainer, describe_sigma_schedule
+from ..training.plan import describe_batching
 
 
 class ProgressBar:
@@ -68,8 +69,8 @@ def run_header(trainer: Trainer, batch_sizes: Sequence[int] | None = None) -> st
             f"({ds.n_train} train / {ds.n_test} test) | seed {cfg.seed}")
     if trainer.algorithm == "rso":
         batch = ", ".join(str(b) for b in batch_sizes) if batch_sizes else cfg.batch_size
-        line += (f"\nRSO: batch {batch} per {cfg.batch_mode}, {plural(cfg.cycles, 'cycles')}, "
-                 f"{describe_sigma_schedule(cfg)} | evaluator: {trainer.evaluator.name}")
+        line += (f"\nRSO: batch {batch}, {describe_batching(cfg)}, {plural(cfg.cycles, 'cycles')}, "
+                 f"{describe_sigma_schedule(cfg)} | evaluator: {trainer.scoring.name}")
         if isinstance(trainer.evaluator, StandInEvaluator):  # asked for an evaluator the model does not allow
             line += f"\n{trainer.evaluator.describe()}"
         if cfg.train_layers:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import __version__
 from ..training import describe_sigma_schedule
+from ..training.plan import describe_batching
 from .results import StudyResult
 from .tables import budget_table, course_table, details_table, md_table, plural
 
@@ -34,7 +35,7 @@ def report_markdown(result: StudyResult, command: str | None = None, started: st
         "",
         f"- study: `{study.name}`" + (f", command: `{command}`" if command else ""),
         f"- data: {_describe_data(result)}",
-        f"- RSO: {plural(cfg.cycles, 'cycles')}, a fresh mini-batch per {cfg.batch_mode}, "
+        f"- RSO: {plural(cfg.cycles, 'cycles')}, {describe_batching(cfg)}, "
         f"{describe_sigma_schedule(cfg)}, "
         f"stay decay {cfg.stay_decay:g}, layers searched: {layers}, "
         f"evaluator: {', '.join(evaluators)}, {cfg.dtype}, seed {cfg.seed}",

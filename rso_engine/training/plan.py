@@ -64,3 +64,28 @@ class PlannedLayer:
     @property
     def name(self) -> str:
         return self.group.name
+
+
+#: a batch mode in words, for "RSO: batch 256 …" lines
+BATCH_MODE_WORDS = {
+    "weight": "a fresh batch per weight",
+    "layer": "one batch per layer",
+    "cycle": "one batch per cycle",
+    "authors": "a fresh batch per weight of the layer's input cached when its sweep began (the authors' code)",
+}
+#: an update variant in words
+UPDATE_WORDS = {
+    "sequential": "sequential updates",
+    "layer-parallel": "layer-parallel updates (every weight scored against the layer's starting state, "
+                      "merged when the layer ends)",
+    "neuron-parallel": "neuron-parallel updates (each neuron's weights in turn from the layer's starting "
+                       "state, the neurons merged when the layer ends)",
+}
+
+
+def describe_batching(config: RunConfig) -> str:
+    """How a run's batches are drawn and its chosen values applied, in words (headers and reports)."""
+    words = BATCH_MODE_WORDS[config.batch_mode]
+    if config.update != "sequential":
+        words += ", " + UPDATE_WORDS[config.update]
+    return words

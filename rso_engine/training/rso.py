@@ -247,7 +247,7 @@ class RSOTrainer(Trainer):
             scale = sigma_scale(pos.cycle, cfg.cycles, cfg.anneal, cfg.anneal_to)
             if self.shared_batch is None and self.shares_batches:
                 self.shared_batch = self.stream.take(1)
-            scoring = self.scorer if self.scorer is not None else self.evaluator
+            scoring = self.scoring
             with watch:  # caches a fast evaluator builds count as training time
                 scoring.begin_group(layer.group, layer.params)
             self.layer_seconds += watch.last
@@ -316,6 +316,11 @@ class RSOTrainer(Trainer):
                 scoring.end_group(layer.group)
             self.layer_seconds += watch.last
             yield from self._finish_layer(layer, n_layer, cycle)
+
+    @property
+    def scoring(self) -> Evaluator:
+        """What scores the candidates: the evaluator, or the state scorer of a layer-parallel update."""
+        return self.scorer if self.scorer is not None else self.evaluator
 
     @property
     def shares_batches(self) -> bool:
