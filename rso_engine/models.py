@@ -325,6 +325,21 @@ def build_model(name: str, seed: int = 0, backend: Backend | None = None, dtype:
     return Model(key, MODELS[key][0](), backend=backend, dtype=dtype).init(seed)
 
 
+def models_for(image_shape: tuple[int, ...]) -> list[str]:
+    """The names of the models (:data:`MODELS`) that take images of ``image_shape`` (C, H, W): one zero image
+    is pushed through each, on NumPy (for messages that say which model to choose)."""
+    fits = []
+    x = np.zeros((image_shape[0], 1, *image_shape[1:]), dtype=np.float32)
+    for name in MODELS:
+        try:
+            with np.errstate(all="ignore"):
+                build_model(name, backend=get_backend("numpy")).forward(x, train=True)
+        except (ValueError, IndexError, TypeError):
+            continue
+        fits.append(name)
+    return fits
+
+
 # --------------------------------------------------------------------------- losses and metrics
 def cross_entropy(logits: Array, labels: Array, reduction: str = "sum") -> Array:
     """Softmax cross-entropy of (N, K) logits, accumulated in float64 (the authors' summed loss).

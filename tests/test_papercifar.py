@@ -257,9 +257,10 @@ def test_models_and_datasets_must_agree_on_channels(cifar_dir):
         RSOTrainer(RunConfig(model="papercifar", n_train=20, n_test=10), dataset=sample())
     msg = str(exc.value)
     assert msg.startswith("model papercifar (first layer: Conv 3×3 3→16") and "1×28×28 images of mnist-sample" in msg
+    assert msg.endswith("choose a model made for 1×28×28 images (oneconv, twoconv, papernet, mlp)")
     ds = data.load_dataset("cifar10", data_dir=cifar_dir)
     check_input_shape(build_model("papercifar", backend=NUMPY), ds.image_shape, ds.name)  # fits
-    with pytest.raises(ValueError, match="model oneconv .* cannot take the 3×32×32 images of cifar10"):
+    with pytest.raises(ValueError, match=r"model oneconv .* 3×32×32 images of cifar10.*: choose .* \(papercifar\)$"):
         RSOTrainer(RunConfig(model="oneconv", dataset="cifar10", n_train=10, n_test=5), dataset=ds)
 
 

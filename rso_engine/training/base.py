@@ -21,7 +21,7 @@ from ..kernels.cuda import GPU_KERNELS
 from ..kernels.forward import LAYER_KERNELS, Kernels, run_layers
 from ..kernels.jit import NUMBA_ERROR
 from ..kernels.numba_layers import NUMBA_KERNELS
-from ..models import Model, build_model, cross_entropy
+from ..models import Model, build_model, cross_entropy, models_for
 from ..parallel import for_each
 from . import state as check
 
@@ -44,8 +44,10 @@ def check_input_shape(model: Model, image_shape: tuple[int, ...], dataset_name: 
             model.forward(x, train=True)
     except (ValueError, IndexError, TypeError) as exc:
         first = model.layers[0].describe() if model.layers else "no layers"
+        fits = models_for(tuple(image_shape)) if x is not None else []
         raise ValueError(f"model {model.name} (first layer: {first}) cannot take the {have} images of "
-                         f"{dataset_name}: choose a model made for {have} images") from exc
+                         f"{dataset_name}: choose a model made for {have} images"
+                         + (f" ({', '.join(fits)})" if fits else "")) from exc
 
 
 class Trainer:
