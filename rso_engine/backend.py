@@ -114,7 +114,7 @@ extern "C" __global__ void rso_probe(const double* a, const double* b, double* o
 }
 """
 
-_INSTALL = 'install the CUDA 12 toolkit wheels with `pip install ".[gpu]"` (cupy-cuda12x[ctk])'
+_INSTALL = 'install the CUDA toolkit wheels with CuPy: `pip install ".[gpu]"` (cupy-cuda12x[ctk])'
 
 
 def _classify(step: str, exc: BaseException) -> str:
@@ -123,7 +123,7 @@ def _classify(step: str, exc: BaseException) -> str:
     low = text.lower()
     if "insufficientdriver" in low.replace(" ", "") or "driver version is insufficient" in low:
         return (
-            f"the NVIDIA driver is too old for CuPy's CUDA 12 runtime ({text}); update the driver "
+            f"the NVIDIA driver is too old for CuPy's CUDA runtime ({text}); update the driver "
             "(`nvidia-smi` shows its version and the newest CUDA it supports)"
         )
     if "nodevice" in low.replace(" ", "") or "no cuda-capable device" in low:

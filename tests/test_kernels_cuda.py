@@ -182,3 +182,35 @@ def test_the_cuda_source_compiles_with_nvrtc(dtype, arch):
     assert rc == 0, log.value.decode()
     assert b"warning" not in log.value.lower(), log.value.decode()
     lib.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
+# --------------------------------------------------------------------------- on a real GPU
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_cuda_kernels_compute_what_their_emulation_computes(dtype):
+    """The compiled kernels against their NumPy emulation on the same chunks: the same choices and weights,
+    losses and cached logits to the last bits of exp/log (CUDA's libm and NumPy's may differ by an ulp)."""
+    pytest.importorskip("cupy")
+    from rso_engine.backend import cupy_unavailable_reason  # noqa: PLC0415
+
+    if cupy_unavailable_reason():
+        pytest.skip(cupy_unavailable_reason())
+    import cupy  # noqa: PLC0415
+
+    rng = np.random.default_rng(2)
+    S, F, C = 5 * TPB + 3, 33, 10
+    h, W, b, lab = _store(rng, S, F, C, dtype)
+    z = W.astype(np.float64) @ h + b[:, None]
+    host = (W.reshape(-1).copy(), z.copy())
+    dev = (cupy.asarray(W.reshape(-1)), cupy.asarray(z))
+    h_d, lab_d = cupy.asarray(h), cupy.asarray(lab.astype(np.int32))
+    flat = np.arange(C * F)
+    deltas = rng.standard_normal(len(flat)) * 0.05
+    rows = rng.integers(0, S, (len(flat), 3 * TPB + 17))
+    got = dense_sweep(cuda.sweep_kernels(np.dtype(dtype)), cupy, dev[0], F, False, h_d, dev[1], lab_d, flat, deltas,
+                      rows, 1.0)  # fmt: skip
+    want = dense_sweep(EMULATED, np, host[0], F, False, h, host[1], lab.astype(np.int32), flat, deltas, rows, 1.0)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-13)
+    np.testing.assert_array_equal(cupy.asnumpy(dev[0]), host[0])
+    np.testing.assert_allclose(cupy.asnumpy(dev[1]), host[1], rtol=1e-13, atol=1e-13)
