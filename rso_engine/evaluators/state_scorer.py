@@ -4,9 +4,9 @@ In a layer-parallel sweep every weight of a layer is scored against the state th
 layer's sweep began, and nothing is applied until the layer ends. Since the state does not move, the
 weights are independent and are scored many at a time (:meth:`StateScorer.score`):
 
-- the output layer (a dense layer feeding the loss): the logits of a batch are computed once per batch
-  (one batched matrix product for a chunk of weights with their own batches), and a candidate changes
-  one logit column by ``Δ·h[:, j]``; the summed cross-entropies of all candidates of a chunk are one
+- the output layer (a dense layer feeding the loss): the logits of the whole training set (or of the
+  shared batch) are computed once for the layer's sweep when no batch norm precedes it, and gathered for
+  each weight's batch; a candidate changes one logit column by ``Δ·h[:, j]``; the summed cross-entropies of all candidates of a chunk are one
   vectorised expression;
 - any other layer: the swept layer's input is computed once per batch (gathered from a training-set
   cache when no batch norm precedes it, or from the frozen input in batch mode "authors"), and each
@@ -28,7 +28,7 @@ from ..backend import to_numpy
 from ..kernels.forward import run_layers
 from ..layers import AvgPool2d, Conv2d, Dense, Flatten, GlobalAvgPool, MaxPool2d, ReLU
 from ..models import cross_entropy
-from .base import SweepResult, choose_many, take_rows
+from .base import SweepResult, choose_many
 from .caching import CachingEvaluator
 
 Array = Any
@@ -44,6 +44,10 @@ class StateScorer(CachingEvaluator):
 
     name = "state-scorer"
     description = "scores a layer's weights against its starting state, many at a time (layer-parallel)"
+
+    def __init__(self, model, x_train, y_train):
+        super().__init__(model, x_train, y_train)
+        self._logits: tuple | None = None  # ((samples, parameter generations), (input, logits)) of the output layer
 
     def sweep(self, param, flat, deltas, batches, stay_factor):
         """Not a sequential evaluator: :meth:`score` scores without applying."""
@@ -75,23 +79,48 @@ class StateScorer(CachingEvaluator):
     def _score_layer(self, param, A, flat, cands, batches, losses):
         model = self.model
         base = model.params[param]
-        stacked = all(isinstance(layer, PER_SAMPLE) for layer in self.layers[A + 1 :])
+        layer = self.layers[A]
+        stacked = all(isinstance(later, PER_SAMPLE) for later in self.layers[A + 1 :])
+        conv = isinstance(layer, Conv2d)  # a conv's candidate output is its output plus Δ times one input window
         for ks, idx in _batch_groups(len(flat), batches):
             dev = self.to_dev(idx)
             xin, yb = self.boundary_rows(A, dev), self.y_train[dev]
+            if conv:
+                p = layer.pad
+                xin = self.xp.pad(xin, ((0, 0), (0, 0), (p, p), (p, p))) if p else xin
+                out0 = self.kernels.conv_from_padded(layer, model.params, xin)
             pending = []  # (k, c, output of the swept layer) waiting for one stacked pass
             for k in ks:
+                f = int(flat[k])
                 for c in range(3):  # the stay candidate too, computed as the others are (exact ties stay ties)
-                    t = self.xp.array(base, copy=True)
-                    t.reshape(-1)[int(flat[k])] = cands[k, c]
-                    P = {**model.params, param: t}
-                    if stacked:
-                        pending.append((k, c, self.layers[A].forward(P, xin, True)[0]))
+                    if conv:
+                        out = self._conv_candidate(layer, param, f, float(cands[k, c]) - float(base.reshape(-1)[f]),
+                                                   xin, out0)
                     else:
-                        losses[k, c] = float(cross_entropy(self.forward_with(P, xin, A), yb))
+                        t = self.xp.array(base, copy=True)
+                        t.reshape(-1)[f] = cands[k, c]
+                        out = layer.forward({**model.params, param: t}, xin, True)[0]
+                    if stacked:
+                        pending.append((k, c, out))
+                    else:
+                        losses[k, c] = float(cross_entropy(self.forward_with(model.params, out, A + 1), yb))
                 if stacked and (len(pending) >= 48 or k == ks[-1]):
                     self._flush(pending, A, yb, losses)
             del xin
+
+    def _conv_candidate(self, layer: Conv2d, param: str, f: int, d: float, xpad: Array, out0: Array) -> Array:
+        """The conv's output with weight ``f`` of ``param`` changed by ``d``: one output channel moves."""
+        shape = self.model.params[param].shape
+        out = out0.copy()
+        if d == 0.0:
+            return out
+        if param.endswith(".bias"):
+            out[f] += d
+            return out
+        o, c, kh, kw = np.unravel_index(f, shape)
+        H, W = out0.shape[2:]
+        out[o] += d * xpad[c, :, kh : kh + H, kw : kw + W]
+        return out
 
     def forward_with(self, P: dict, x: Array, start: int) -> Array:
         """Layers ``start ..`` in training mode with the parameters ``P``."""
@@ -114,43 +143,45 @@ class StateScorer(CachingEvaluator):
         xp = self.xp
         A = self.n_layers - 1
         layer = self.layers[A]
-        P = self.model.params
-        W = P[layer.full("weight")]
-        bias = P[layer.full("bias")] if layer.bias else None
         is_bias = param.endswith(".bias")
         rows, cols = (flat, None) if is_bias else np.divmod(flat, layer.fin)
         dc = cands.astype(np.float64) - w[:, None]  # (K, 3) changes of the candidates
-        K = len(flat)
-        B = batches.shape[1]
-        gathered = len(batches) > 1 and self.store_worthwhile(A)
-        step = K if len(batches) == 1 else max(1, LOGIT_BUDGET // (3 * B * W.shape[0]))
-        for s in range(0, K, step):
-            e = min(K, s + step)
-            if len(batches) == 1 or gathered:
-                idx = batches[0] if len(batches) == 1 else batches[s:e]
-                h = self._output_input(A, idx)  # (B, F) or (m, B, F)
-                z = h @ W.T + (bias if bias is not None else 0)
-                if h.ndim == 2:
-                    h, z = h[None], z[None]
-                labels = self.y_train[self.to_dev(idx)].reshape(z.shape[0], B)
-                which = np.zeros(e - s, np.int64) if z.shape[0] == 1 else np.arange(e - s)
-                losses[s:e] = _output_losses(xp, h, z, labels, which, rows[s:e],
-                                             None if cols is None else cols[s:e], dc[s:e])
-            else:  # batch norm before the output layer and a fresh batch per weight: a prefix per batch
-                for k in range(s, e):
-                    dev = self.to_dev(batches[k])
-                    h = self.boundary_rows(A, dev)
-                    z = h @ W.T + (bias if bias is not None else 0)
-                    losses[k : k + 1] = _output_losses(
-                        xp, h[None], z[None], self.y_train[dev][None], np.zeros(1, np.int64), rows[k : k + 1],
-                        None if cols is None else cols[k : k + 1], dc[k : k + 1])
+        K, B = len(flat), batches.shape[1]
+        if len(batches) == 1 or self.store_worthwhile(A):
+            # the state is fixed: the logits of every sample (the training set, or the shared batch) once
+            idx = batches[0] if len(batches) == 1 else None
+            h, z = self._output_cache(A, idx)
+            take = np.zeros((1, B), np.int64) + np.arange(B) if idx is not None else batches
+            step = max(1, LOGIT_BUDGET // (3 * B * int(z.shape[1])))
+            for s in range(0, K, step):
+                e = min(K, s + step)
+                sel = take if idx is not None else take[s:e]
+                which = np.zeros(e - s, np.int64) if idx is not None else np.arange(e - s)
+                losses[s:e] = _output_losses(xp, h, z, self.y_train if idx is None else self.y_train[self.to_dev(idx)],
+                                             sel, which, rows[s:e], None if cols is None else cols[s:e], dc[s:e])
+            return
+        for k in range(K):  # batch norm before the output layer and a fresh batch per weight: a prefix per batch
+            dev = self.to_dev(batches[k])
+            h = self.boundary_rows(A, dev)
+            z = layer.forward(self.model.params, h, True)[0]
+            losses[k : k + 1] = _output_losses(xp, h, z, self.y_train[dev], np.arange(len(batches[k]))[None],
+                                               np.zeros(1, np.int64), rows[k : k + 1],
+                                               None if cols is None else cols[k : k + 1], dc[k : k + 1])
 
-    def _output_input(self, A: int, idx: np.ndarray) -> Array:
-        """The output layer's input for one batch (B, F) or for a chunk of batches (m, B, F)."""
-        if idx.ndim == 1:
-            return self.boundary_rows(A, self.to_dev(idx))
-        store = self.train_boundary(A)
-        return take_rows(store, self.to_dev(idx.reshape(-1))).reshape(idx.shape[0], idx.shape[1], -1)
+    def _output_cache(self, A: int, idx: np.ndarray | None) -> tuple[Array, Array]:
+        """The output layer's input and logits for the training set (``idx`` None) or the batch ``idx``,
+        kept while no parameter changes (the whole of a layer-parallel sweep)."""
+        key = (None if idx is None else idx.tobytes(), self.deps(self.model.params))
+        if self._logits is not None and self._logits[0] == key:
+            return self._logits[1]
+        self._logits = None
+        h = self.train_boundary(A) if idx is None else self.boundary_rows(A, self.to_dev(idx))
+        z = self.layers[A].forward(self.model.params, h, True)[0]
+        self._logits = (key, (h, z))
+        return h, z
+
+    def drop_caches(self):
+        self._logits = None
 
 
 def _batch_groups(K: int, batches: np.ndarray):
@@ -160,19 +191,18 @@ def _batch_groups(K: int, batches: np.ndarray):
     return [([k], batches[k]) for k in range(K)]
 
 
-def _output_losses(xp, h, z, labels, which, rows, cols, dc) -> np.ndarray:
-    """Summed cross-entropies (m, 3) of the candidates of m output-layer weights: weight k changes logit
-    column ``rows[k]`` of batch ``which[k]`` by ``dc[k, c]·h[:, cols[k]]`` (by ``dc[k, c]`` for a bias)."""
+def _output_losses(xp, h, z, labels, sel, which, rows, cols, dc) -> np.ndarray:
+    """Summed cross-entropies (m, 3) of the candidates of m output-layer weights. Samples: ``h`` (S, F) the
+    layer's input, ``z`` (S, O) its logits, ``labels`` (S,); weight k is scored on samples ``sel[which[k]]``
+    and changes logit column ``rows[k]`` by ``dc[k, c]·h[:, cols[k]]`` (by ``dc[k, c]`` for a bias)."""
     m = len(rows)
-    zb = z.astype(xp.float64)[xp.asarray(which)]  # (m, B, O)
+    smp = xp.asarray(sel)[xp.asarray(which)]  # (m, B) sample indices
+    zb = z[smp].astype(xp.float64)  # (m, B, O)
     r = xp.asarray(rows)
     ar = xp.arange(m)
     base = zb[ar, :, r]  # (m, B): the changed column before the change
-    if cols is None:
-        step = xp.ones_like(base)
-    else:
-        step = h[xp.asarray(which), :, xp.asarray(cols)].astype(xp.float64)  # (m, B)
-    lab = labels[xp.asarray(which)]  # (m, B)
+    step = xp.ones_like(base) if cols is None else h[smp, xp.asarray(cols)[:, None]].astype(xp.float64)
+    lab = labels[smp]  # (m, B)
     out = np.empty((m, 3))
     for c in range(3):
         zc = zb.copy()
