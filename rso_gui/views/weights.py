@@ -55,7 +55,8 @@ class NetworkDiagram(QWidget):
         layers = [layer for layer in self.info.layers if layer.kind not in ("flatten",)]
         boxes = [("input", "input", "")] + [(la.name, la.kind, la.description) for la in layers]
         w, h = self.width(), self.height()
-        weights = [2.2 if kind in ("conv", "dense", "bn") else 1.0 for _, kind, _ in boxes]
+        # a residual block holds two convs (and a projection): it gets their room
+        weights = [{"conv": 2.2, "dense": 2.2, "bn": 2.2, "residual": 4.4}.get(kind, 1.0) for _, kind, _ in boxes]
         total = sum(weights)
         gap = 6
         avail = w - gap * (len(boxes) - 1) - 2
@@ -66,8 +67,8 @@ class NetworkDiagram(QWidget):
         for (name, kind, _desc), wt in zip(boxes, weights, strict=True):
             bw = avail * wt / total
             rect = QRectF(x, 4, bw, h - 8)
-            is_cur = name == self.current or (kind == "bn" and self._group_of(name) == self.current)
-            param = name in searched or kind == "bn"
+            is_cur = self.is_current(name, kind)
+            param = name in searched or kind == "bn" or bool(self._inner(name) & searched)
             fill = QColor(t.window if param else t.background)
             p.fillRect(rect, fill)
             if is_cur and self.progress > 0:
@@ -84,6 +85,19 @@ class NetworkDiagram(QWidget):
             p.drawText(rect, Qt.AlignmentFlag.AlignCenter, label)
             x += bw + gap
         p.end()
+
+    def is_current(self, name: str, kind: str) -> bool:
+        """Whether box ``name`` is the layer being swept: the layer itself, the batch norm searched with it,
+        or the residual block that holds it."""
+        if name == self.current or (kind == "bn" and self._group_of(name) == self.current):
+            return True
+        inner = self._inner(name)
+        return self.current in inner or any(self._group_of(b) == self.current for b in inner)
+
+    def _inner(self, name: str) -> set[str]:
+        """The names of the layers with parameters inside residual block ``name`` (empty for other layers)."""
+        layer = next((la for la in self.info.layers if la.name == name), None) if self.info else None
+        return {q.rsplit(".", 1)[0] for q in layer.params} if layer is not None and layer.kind == "residual" else set()
 
     def _group_of(self, bn_name: str) -> str | None:
         for group, params in self.info.plan:

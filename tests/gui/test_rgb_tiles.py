@@ -76,6 +76,14 @@ def test_a_papercifar_run_draws_rgb_filters_and_a_colour_image(make_window, qtbo
     qtbot.wait(150)  # a couple of frames
     assert image_has_content(w.filters.grab().toImage(), min_colors=6)
 
+    diagram = w.weights.diagram  # a residual block is outlined while a layer inside it is swept
+    kinds = {la.name: la.kind for la in c.info.layers}
+    for current, boxes in (("conv4", ["res5"]), ("proj5", ["res5"]), ("conv9", ["res9", "bn9"]),
+                           ("conv3", ["res3", "bn3"]), ("fc", ["fc"])):  # fmt: skip
+        diagram.set_state(current, 0.5)
+        assert [b for b in kinds if diagram.is_current(b, kinds[b])] == boxes, current
+    assert image_has_content(diagram.grab().toImage(), min_colors=4)
+
 
 def test_pairing_papercifar_with_mnist_is_reported_in_one_line(make_window, qtbot, tiny):
     w = make_window()
