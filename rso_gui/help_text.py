@@ -18,7 +18,11 @@ PANELS_HTML = (
     "heat map with the weight outlined, the last decisions and the share of weights changed.<br>"
     "<b>3 · Filters</b>: conv filters with fixed colour levels (±3σ of their layer), the pixel "
     "being changed outlined; the feature maps of one test digit.<br>"
-    "<b>4 · RSO vs SGD</b>: test accuracy and loss of both on the same model, data and seed.</p>"
+    "<b>4 · RSO vs SGD</b>: test accuracy and loss of both on the same model, data and seed.<br>"
+    "<b>6 · Draw a digit</b>: draw with the mouse (or pick a test image); what the models see (28×28) "
+    "and the class probabilities of the RSO and the SGD model, live.</p>"
+    "<p><b>Lessons</b> (Lessons menu, <code>rso-gui --lesson NAME</code>): PageDown / N the next step, "
+    "PageUp / P back one step, restored exactly and run again.</p>"
 )
 
 

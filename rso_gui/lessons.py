@@ -90,7 +90,7 @@ class SubtitleBar(QFrame):
         self._styled = key
         big = t.presentation
         self.head.setFont(t.font(1.05 if big else 1.0, bold=True))
-        self.caption.setFont(t.font(1.45 if big else 1.2))
+        self.caption.setFont(t.font(1.25 if big else 1.15))
         self.status.setFont(t.font(0.85 if big else 0.9))
         self.table.setFont(t.font(0.8 if big else 0.9))
         self.setStyleSheet(
@@ -385,10 +385,11 @@ class LessonPlayer(QObject):
 
 def show_panels(window, keys) -> None:
     """Show the panels named ``keys`` (landscape, weights, filters, compare, digit, algorithm; the first
-    large), every panel when ``keys`` names all of them. Panels this window does not have are left out."""
+    large). All of them: the window's default layout (every panel; in presentation mode the stage). Panels
+    this window does not have are left out."""
     names = [k for k in keys if getattr(window, k, None) is not None]
-    if len(names) >= len(window.export_targets()):
-        window.zoom(None)
+    if len(names) >= len(window.export_targets()):  # all: the layout for the mode and screen
+        window.default_layout() if hasattr(window, "default_layout") else window.zoom(None)
     elif hasattr(window, "show_panels"):
         window.show_panels(names)
     else:

@@ -435,14 +435,19 @@ def _cycle_ended(snap: Snapshot, start: StepStart) -> bool:
 def next_command(until: Until, start: StepStart, snap: Snapshot, cap: int | None = None) -> Command:
     """What to ask the engine next for a step that began at ``start`` and runs ``until``, now that it
     stands at ``snap`` (paused). ``cap``: at most this many weights per command (1 in slow motion; a
-    recording's frame interval), None for as many as it takes."""
+    recording's frame interval), None for as many as it takes. A finished run ends every step."""
+    cmd = _next_command(until, start, snap, cap)
+    if cmd.kind != "done" and snap.finished:
+        return Command("done", reason="the run has finished")
+    return cmd
+
+
+def _next_command(until: Until, start: StepStart, snap: Snapshot, cap: int | None) -> Command:
     moved = snap.steps > start.steps
     last = snap.last
     kind = until.kind
     if kind == "pause":
         return Command("done", reason="paused")
-    if snap.finished:
-        return Command("done", reason="the run has finished")
     if kind == "weights":
         left = start.steps + until.n - snap.steps
         if left <= 0:

@@ -149,22 +149,23 @@ class DigitPanel(Panel):
         self.test_button.clicked.connect(lambda: self.use_test_image(self.test_box.value()))
 
         row = QHBoxLayout()
-        left = QVBoxLayout()
-        left.addWidget(self.canvas, 1)
-        self.seen = pg.GraphicsLayoutWidget()
-        self.seen.setFixedHeight(110)
-        self.seen_label = self.seen.addLabel("what the models see (28×28)", row=0, col=0)
+        row.addWidget(self.canvas, 1)
+        right = QVBoxLayout()
+        top = QHBoxLayout()
+        self.seen = pg.GraphicsLayoutWidget()  # what the models see: the 28×28 after preprocessing
+        self.seen.setToolTip("what the models see: the drawing scaled to 20×20 and centred in 28×28, as MNIST")
         self.seen_box = make_view_box()
-        self.seen.addItem(self.seen_box, row=1, col=0)
+        self.seen.addItem(self.seen_box, row=0, col=0)
         self.seen_img = pg.ImageItem()
         self.seen_box.addItem(self.seen_img)
-        left.addWidget(self.seen)
-        row.addLayout(left, 2)
-        right = QVBoxLayout()
+        self.seen_frame = pg.QtWidgets.QGraphicsRectItem(0, 0, 28, 28)  # the 28×28 field's edge
+        self.seen_box.addItem(self.seen_frame)
+        top.addWidget(self.seen)
         self.verdict = QLabel("draw a digit")
         self.verdict.setTextFormat(Qt.TextFormat.RichText)
         self.verdict.setWordWrap(True)
-        right.addWidget(self.verdict)
+        top.addWidget(self.verdict, 1)
+        right.addLayout(top)
         self.bars = pg.PlotWidget()
         self.bars.setMenuEnabled(False)
         self.bars.setMouseEnabled(False, False)
@@ -177,7 +178,7 @@ class DigitPanel(Panel):
         bp.addItem(self.bar_rso)
         bp.addItem(self.bar_sgd)
         right.addWidget(self.bars, 1)
-        row.addLayout(right, 3)
+        row.addLayout(right, 1)
         self.body.addLayout(row, 1)
         self.readout: DigitReadout | None = None
         self._classes: tuple[str, ...] = tuple(str(i) for i in range(10))
@@ -195,7 +196,8 @@ class DigitPanel(Panel):
         self.inputChanged.emit()
 
     def _show_seen(self, image: np.ndarray | None) -> None:
-        self.seen_img.setImage(np.zeros((28, 28), np.float32) if image is None else image.T, levels=(0.0, 1.0))
+        # (row-major images: rso_gui.theme sets pyqtgraph's axis order)
+        self.seen_img.setImage(np.zeros((28, 28), np.float32) if image is None else image, levels=(0.0, 1.0))
 
     # ------------------------------------------------------------------------------------------ hooks
     def set_info(self, info: RunInfo) -> None:
@@ -230,7 +232,7 @@ class DigitPanel(Panel):
             parts.append(self._verdict("SGD", r.sgd, t.sgd))
         else:
             self.bar_sgd.setOpts(x=[], height=[])
-        self.verdict.setText(f"{r.source} · weight {r.steps:,}<br>" + " &nbsp; ".join(parts))
+        self.verdict.setText(f"{r.source} · weight {r.steps:,}<br>" + "<br>".join(parts))
 
     def _verdict(self, who: str, p: np.ndarray, color: str) -> str:
         k = int(np.argmax(p))
@@ -241,9 +243,12 @@ class DigitPanel(Panel):
         super().apply_theme(theme)
         self.style_plot(self.bars.getPlotItem())
         self.verdict.setFont(theme.font(1.2 if theme.presentation else 1.05))
-        self.seen_label.setText("what the models see (28×28)", color=theme.foreground, size=f"{theme.font_pt:.0f}pt")
-        self.seen.setFixedHeight(int(theme.font_pt * (9 if theme.presentation else 11)))
+        side = int(theme.font_pt * (7 if theme.presentation else 9))
+        self.seen.setFixedSize(side, side)
         self.seen.setBackground(theme.color(theme.background))
+        pen = theme.pen("muted", 1)
+        pen.setCosmetic(True)
+        self.seen_frame.setPen(pen)
         self.bars.setBackground(theme.color(theme.background))
         if self.readout is not None:
             self.show_readout(self.readout)
