@@ -30,7 +30,7 @@ import numpy as np
 
 from .backend import array_module, to_numpy
 from .cancel import check_cancelled
-from .layers import BatchNorm2d, Residual
+from .layers import Residual, uses_batch_statistics
 from .models import Model, cross_entropy
 
 Array = Any
@@ -88,7 +88,7 @@ def _layer_index(model: Model, param: str) -> int:
 
 
 def _bn_after(model: Model, li: int) -> bool:
-    return any(isinstance(layer, BatchNorm2d) for layer in model.layers[li + 1 :])
+    return any(uses_batch_statistics(layer) for layer in model.layers[li + 1 :])
 
 
 def _affine_refused(model: Model, li: int, method: str) -> str:

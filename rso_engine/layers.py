@@ -449,5 +449,13 @@ class Residual(Layer):
         return f"Residual [{' → '.join(layer.describe() for layer in self.body)}] + [{skip}]"
 
 
+def uses_batch_statistics(layer: Layer) -> bool:
+    """Whether ``layer`` normalises with batch statistics in training mode: a batch norm, or a residual block
+    holding one (its output for one image then depends on the rest of the batch)."""
+    if isinstance(layer, Residual):
+        return any(uses_batch_statistics(inner) for inner in layer.sublayers())
+    return isinstance(layer, BatchNorm2d)
+
+
 def _np_zeros(shape, dtype):
     return np.zeros(shape, dtype)

@@ -188,6 +188,32 @@ def drive(evaluator, mode, *, n_train=16, batch=3, seed=0, stay_factor=1.0):
     return np.concatenate(choices), np.concatenate(losses), model.params_numpy(), ev
 
 
+def test_a_batch_norm_inside_a_block_is_seen_by_the_caches():
+    """No batch norm at the top level before the output layer, one inside a block: its input depends on the
+    whole batch, so it must not come from a per-image training-set cache."""
+    from rso_engine.layers import BatchNorm2d, Dense, ReLU  # noqa: PLC0415
+    from rso_engine.models import Model  # noqa: PLC0415
+
+    def toy():
+        body = [ReLU("r1"), Conv2d("c2", 4, 4), BatchNorm2d("b2", 4), ReLU("r2"), Conv2d("c3", 4, 4)]
+        return Model("toy", [Conv2d("c1", 3, 4), Residual("res", body), GlobalAvgPool("gap"), Dense("fc", 4, 10)],
+                     backend=NUMPY, dtype="float64").init(0)  # fmt: skip
+
+    x, y = _x(toy(), 12, size=4), NUMPY.xp.asarray(np.arange(12) % 10, dtype=np.int64)
+    rng = np.random.default_rng(0)
+    flat, deltas = np.arange(40), rng.standard_normal(40) * 0.3
+    batches = np.stack([rng.permutation(12)[:3] for _ in flat])
+    out = {}
+    for name in ("reference", "layer-cached", "incremental"):
+        m = toy()
+        ev = make_evaluator(name, m, x, y)
+        assert ev.bn_before(2) if name != "reference" else True
+        out[name] = ev.sweep("fc.weight", flat, deltas, batches, 1.0).choices, m.params_numpy()["fc.weight"]
+    for name in ("layer-cached", "incremental"):
+        np.testing.assert_array_equal(out[name][0], out["reference"][0])
+        np.testing.assert_array_equal(out[name][1], out["reference"][1])
+
+
 @pytest.mark.parametrize("mode", ["weight", "layer"])
 def test_every_evaluator_makes_the_references_choices_in_float64(mode):
     ref_choices, ref_losses, ref_params, _ = drive("reference", mode)

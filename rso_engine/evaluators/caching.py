@@ -30,7 +30,7 @@ import numpy as np
 
 from ..config import AUTHORS_PREFIX_CHUNK
 from ..kernels.forward import LAYER_KERNELS, Kernels, run_layers
-from ..layers import BatchNorm2d, Conv2d, Dense
+from ..layers import Conv2d, Dense, uses_batch_statistics
 from ..models import Model
 from ..parallel import for_each
 from .base import Evaluator, SweepResult, take_rows
@@ -115,7 +115,7 @@ class CachingEvaluator(Evaluator):
 
     def bn_before(self, l: int) -> bool:
         """Whether a batch norm precedes layer ``l`` (then its input depends on the whole batch)."""
-        return any(isinstance(layer, BatchNorm2d) for layer in self.layers[:l])
+        return any(uses_batch_statistics(layer) for layer in self.layers[:l])  # inside residual blocks too
 
     def group_start(self, param: str) -> int:
         """Index of the layer that opens the parameter's group (the conv for a batch norm's γ/β)."""
