@@ -18,6 +18,7 @@ Cache builds (a layer's input for the whole training set) are inside the measure
     python benchmarks/bench_evaluators.py                          # all models, batches 32/256/5000
     python benchmarks/bench_evaluators.py --models oneconv --batches 256 --seconds 5
     python benchmarks/bench_evaluators.py --models papernet --batches 5000 --modes weight layer
+    python benchmarks/bench_evaluators.py --roofline --models papernet oneconv --batches 256   # + GFLOP/s per layer
 
 Data: Fashion-MNIST (60,000 training images) from Debian's package (``apt-get install
 dataset-fashion-mnist``), else the bundled 4,000-image MNIST sample. BLAS runs single-threaded by
@@ -197,6 +198,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--blas-threads", type=int, default=1)
     ap.add_argument("--json", help="also write all results to this file")
+    ap.add_argument("--roofline", action="store_true",
+                    help="first the compiled layers' GFLOP/s against a large sgemm in the same run (roofline.py)")
     args = ap.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
@@ -211,6 +214,11 @@ def main(argv=None) -> int:
           f"{os.cpu_count()} CPUs, load average {load:.2f}, {time.strftime('%Y-%m-%d %H:%M')}")  # fmt: skip
     if "cupy" not in backends:
         print(f"# GPU: not measured ({cupy_unavailable_reason() or 'not requested'})")
+    if args.roofline and "numpy" in backends:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from roofline import print_roofline
+
+        print_roofline(args.models, args.batches, args.dtype)
     everything = []
     for backend in backends:
         evaluators = args.evaluators or (GPU_EVALUATORS if backend == "cupy" else CPU_EVALUATORS)
