@@ -385,12 +385,16 @@ class LessonPlayer(QObject):
 
 def show_panels(window, keys) -> None:
     """Show the panels named ``keys`` (landscape, weights, filters, compare, digit, algorithm; the first
-    large). All of them: the window's default layout (every panel; in presentation mode the stage). Panels
-    this window does not have are left out."""
+    large; in presentation mode only as many as the stage holds on this screen). All of them: the window's
+    default layout (every panel; in presentation mode the stage). Panels this window does not have are
+    left out."""
     names = [k for k in keys if getattr(window, k, None) is not None]
     if len(names) >= len(window.export_targets()):  # all: the layout for the mode and screen
         window.default_layout() if hasattr(window, "default_layout") else window.zoom(None)
     elif hasattr(window, "show_panels"):
+        area = getattr(window, "area", None)
+        if getattr(window, "presentation", False) and hasattr(area, "stage_slots"):
+            names = names[: max(1, area.stage_slots())]  # a small projector: the first panel, large
         window.show_panels(names)
     else:
         window.zoom(getattr(window, names[0]) if len(names) == 1 else None)
