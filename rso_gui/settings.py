@@ -16,6 +16,7 @@ from PySide6.QtCore import QByteArray, QSettings
 from rso_engine.config import ConfigError, RunConfig
 from rso_engine.vocabulary import DEFAULT_LANDSCAPE, DEFAULT_X_AXIS, landscape_mode, x_axis_name
 
+from .screen_fit import restore_geometry, save_geometry
 from .theme import THEMES
 
 ORGANIZATION = "rso"
@@ -108,20 +109,19 @@ def read_x_axis(s: QSettings | None) -> str:
         return DEFAULT_X_AXIS
 
 
-def restore_window(s: QSettings, window) -> None:
-    """Give a QMainWindow its remembered geometry and dock/toolbar state, if any."""
-    geo = s.value("window/geometry", None)
-    if isinstance(geo, QByteArray):
-        window.restoreGeometry(geo)
+def restore_window(s: QSettings, window) -> bool:
+    """Give a QMainWindow its dock/toolbar state and the geometry remembered for the screen it is on
+    (``rso_gui.screen_fit``); True when a remembered geometry fitted that screen."""
     state = s.value("window/state", None)
     if isinstance(state, QByteArray):
         window.restoreState(state)
+    return restore_geometry(s, window)
 
 
 def write_window(s: QSettings, window) -> None:
     """Remember everything of a ``MainWindow``: geometry, run settings, speed, display and view options."""
     c = window.controller
-    s.setValue("window/geometry", window.saveGeometry())
+    save_geometry(s, window)
     s.setValue("window/state", window.saveState())
     write_config(s, c.config)
     s.setValue("run/sgd", c.sgd_enabled)

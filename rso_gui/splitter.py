@@ -23,6 +23,10 @@ class ProportionalSplitter(QSplitter):
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
+        self.apply_weights()
+
+    def apply_weights(self) -> None:
+        """Size the panes by :attr:`weights` (when there are as many panes as weights)."""
         if self.count() == len(self.weights):
             vertical = self.orientation() == Qt.Orientation.Vertical
             total = (self.height() if vertical else self.width()) - self.handleWidth() * (self.count() - 1)

@@ -1,13 +1,17 @@
 """The status line: the permanent labels of the window's status bar (state, backend, speed, accuracy, ...).
 
 Each label is set only when its text changes (a label's new text relays out the status bar). The speed
-is measured from the snapshots with a :class:`~rso_gui.pacing.RateMeter`.
+is measured from the snapshots with a :class:`~rso_gui.pacing.RateMeter`. The fields are separated by
+a rule and padding (theme.py's style sheet); when the bar is too narrow for all of them (a 1,280×720
+projector in presentation mode) the least needed are hidden, in :data:`DROP_ORDER`, rather than cut —
+and the labels never make the window wider than its screen.
 """
 
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QLabel, QStatusBar
+from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar
 
 from rso_engine.vocabulary import RunState, state_text
 
@@ -25,32 +29,60 @@ FIELDS = (
     ("accuracy", "last test accuracy"),
 )
 STRETCHED = ("backend",)  # labels that take the spare width
+DROP_ORDER = ("evaluator", "dataset", "backend", "model", "speed")  # hidden first when the bar is too narrow
 
 
-class StatusLine:
+class StatusLine(QObject):
     """The status bar's labels (``labels[key]``, keys as in :data:`FIELDS`) and what they show."""
 
     def __init__(self, bar: QStatusBar):
+        super().__init__(bar)
         self.bar = bar
         self.labels: dict[str, QLabel] = {}
         self.rates = RateMeter()
         for key, tip in FIELDS:
             label = QLabel("–")
+            label.setObjectName("statusField")
             label.setToolTip(tip)
+            label.setMinimumWidth(1)  # its text never widens the window; fit() hides fields instead
+            label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
             bar.addPermanentWidget(label, 1 if key in STRETCHED else 0)
             self.labels[key] = label
+        bar.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if obj is self.bar and event.type() == QEvent.Type.Resize:
+            self.fit()
+        return False
+
+    def fit(self) -> None:
+        """Show as many fields as the bar's width takes whole, hiding them in :data:`DROP_ORDER`."""
+        width = self.bar.width() - 24
+        hints = {k: label.sizeHint().width() + 8 for k, label in self.labels.items()}
+        shown = set(self.labels)
+        for key in DROP_ORDER:
+            if sum(hints[k] for k in shown) <= width:
+                break
+            shown.discard(key)
+        for key, label in self.labels.items():
+            if label.isHidden() == (key in shown):
+                label.setVisible(key in shown)
 
     def set(self, key: str, text: str) -> None:
         """Set one label's text (only if it changed)."""
         label = self.labels[key]
         if label.text() != text:
+            grew = len(text) > len(label.text())
             label.setText(text)
+            if grew:
+                self.fit()
 
     def set_font(self, font: QFont) -> None:
         """Use ``font`` for the bar's messages and every label."""
         self.bar.setFont(font)
         for label in self.labels.values():
             label.setFont(font)
+        self.fit()
 
     def show_state(self, state: str) -> None:
         """The run state's display text."""

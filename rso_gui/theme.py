@@ -164,8 +164,8 @@ def apply_app_theme(app: QApplication, theme: Theme) -> None:
         QToolTip {{ color: {theme.foreground}; background: {theme.background};
                     border: 1px solid {theme.border}; }}
         QFrame#panel {{ background: {theme.background}; border: 1px solid {theme.border}; border-radius: 4px; }}
-        QLabel#panelTitle {{ font-weight: bold; }}
         QFrame#errorBanner {{ background: {theme.error}; border-radius: 4px; }}
+        QLabel#statusField {{ padding: 0px 8px; border-left: 1px solid {theme.border}; }}
         QFrame#errorBanner QLabel {{ color: #ffffff; font-weight: bold; }}
         """
     )

@@ -1,10 +1,11 @@
-"""The main window: the four live panels, the control dock, the status line and the shortcuts, assembled.
+"""The main window: the live panels, the control dock, the status line and the shortcuts, assembled.
 
 The window never waits for the engine. A timer at :data:`~rso_gui.pacing.FPS` frames per second asks the
 controller for its newest snapshot and, when there is a new one (and :class:`~rso_gui.pacing.FramePacer`
 allows), hands it to each visible panel; the engine thread publishes snapshots at its own pace and never
 draws. What the window remembers is read and written by :mod:`rso_gui.settings`, the help dialog is
-:mod:`rso_gui.help_text`, the panes' layout :class:`~rso_gui.splitter.ProportionalSplitter`.
+:mod:`rso_gui.help_text`, the panels' arrangement :mod:`rso_gui.panel_layout` (registered in
+:data:`PANEL_SPECS`), the fit to the screen :mod:`rso_gui.screen_fit`.
 
 Helpers (``sessions``, ``exporting``, ``recorder``, ``tools``) use the public methods: :meth:`add_action`,
 :meth:`apply_view_options`, :meth:`compare_x_axis`, :meth:`export_targets`, :meth:`apply_config`,
@@ -19,10 +20,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFrame,
-    QHBoxLayout,
-    QLabel,
     QMainWindow,
-    QPushButton,
     QScrollArea,
     QVBoxLayout,
     QWidget,
@@ -31,7 +29,8 @@ from PySide6.QtWidgets import (
 from rso_engine.config import RunConfig
 from rso_engine.vocabulary import LANDSCAPE_MODES, RunState
 
-from . import quit_anywhere
+from . import quit_anywhere, screen_fit
+from .banner import Banner
 from .controller import DEFAULT_CONFIG, Controller
 from .draw_digit import install_digit
 from .help_text import make_help_dialog
@@ -40,6 +39,7 @@ from .live.info import run_choices
 from .live.runner import SLOW_RATE
 from .live.snapshot import RunInfo, Snapshot
 from .pacing import FPS, FramePacer
+from .panel_layout import PanelArea, PanelCommands, PanelSpec
 from .settings import (
     controller_options,
     open_settings,
@@ -54,13 +54,27 @@ from .status_line import StatusLine
 from .theme import THEMES, Theme, apply_app_theme, make_theme
 from .tools import install_tools
 from .views import ComparePanel, ControlsPanel, FiltersPanel, LandscapePanel, WeightPanel
+from .views.algorithm import AlgorithmPanel
 from .views.base import Panel
 from .views.controls import speed_text
+from .views.digit import DigitPanel
 
-__all__ = ["FPS", "MainWindow", "ProportionalSplitter"]
+__all__ = ["FPS", "PANEL_SPECS", "MainWindow", "ProportionalSplitter"]
+
+#: the panels, in the order of their keys (1, 2, …): the window's attribute, class, grid row and share of
+#: it, the name on the panel tabs (rso_gui/panel_layout.py). A new panel is one more row.
+PANEL_SPECS = (
+    PanelSpec("landscape", LandscapePanel, row=0, share=1.0, short="Landscape"),
+    PanelSpec("weights", WeightPanel, row=0, share=1.3, short="Weight"),
+    PanelSpec("filters", FiltersPanel, row=1, share=1.0, short="Filters"),
+    PanelSpec("compare", ComparePanel, row=1, share=1.0, short="RSO vs SGD"),
+    PanelSpec("algorithm", AlgorithmPanel, row=0, share=1.2, short="Algorithm"),
+    PanelSpec("digit", DigitPanel, row=1, share=1.0, short="Digit"),
+)
+DEFAULT_STAGE = ("algorithm", "landscape")  # what the stage shows first (presentation mode, small windows)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(PanelCommands, QMainWindow):
     """``MainWindow(controller=None, restore=True)``: with no controller, one is made from the remembered
     settings (or the defaults) and a first run is prepared at once."""
 
@@ -95,9 +109,15 @@ class MainWindow(QMainWindow):
         controller.runReady.connect(self._on_ready)
         controller.configChanged.connect(self.controls.set_config)
 
-        self.resize(1600, 960)
-        if s is not None:
-            restore_window(s, self)
+        self._fitted = restore_window(s, self) if s is not None else False  # geometry for this screen
+        if not self._fitted:
+            screen_fit.fit_window(self)
+        self._fit_size = self.size()
+        if self.presentation:  # the control panel starts hidden on a projector (Ctrl+H shows it)
+            self._dock_was_visible = True
+            self.dock.hide()
+            self.act_controls.setText("Show controls")
+            self.area.set_presentation(True)
 
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -112,47 +132,22 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------------------------------ building
     def _build_panels(self) -> None:
-        self.landscape = LandscapePanel()
-        self.weights = WeightPanel()
-        self.filters = FiltersPanel()
-        self.compare = ComparePanel()
-        self.panels = [self.landscape, self.weights, self.filters, self.compare]
-        for p in self.panels:
+        self.area = PanelArea(PANEL_SPECS)
+        self.panels: list[Panel] = self.area.panels
+        for name, p in self.area.by_name.items():
+            setattr(self, name, p)
             p.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self.top = ProportionalSplitter(Qt.Orientation.Horizontal, (1, 2))
-        self.top.addWidget(self.landscape)
-        self.top.addWidget(self.weights)
-        self.bottom = ProportionalSplitter(Qt.Orientation.Horizontal, (1, 1))
-        self.bottom.addWidget(self.filters)
-        self.bottom.addWidget(self.compare)
-        self.split = ProportionalSplitter(Qt.Orientation.Vertical, (2, 1))
-        self.split.addWidget(self.top)
-        self.split.addWidget(self.bottom)
-        for sp in (self.top, self.bottom, self.split):
-            sp.setChildrenCollapsible(False)
+        self.area.set_default_stage([self.area.by_name[n] for n in DEFAULT_STAGE if n in self.area.by_name])
+        self.area.arranged.connect(self._arranged)
 
-        self.banner = QFrame()
-        self.banner.setObjectName("errorBanner")
-        bl = QHBoxLayout(self.banner)
-        self.banner_text = QLabel("")
-        self.banner_text.setWordWrap(True)
-        self.banner_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        bl.addWidget(self.banner_text, 1)
-        reset = QPushButton("Reset (R)")
-        reset.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        reset.clicked.connect(self.reset)
-        dismiss = QPushButton("Dismiss")
-        dismiss.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        dismiss.clicked.connect(self.banner.hide)
-        bl.addWidget(reset)
-        bl.addWidget(dismiss)
-        self.banner.hide()
+        self.banner = Banner(self.reset)
+        self.banner_text = self.banner.text
 
         central = QWidget()
         cl = QVBoxLayout(central)
         cl.setContentsMargins(4, 4, 4, 4)
         cl.addWidget(self.banner)
-        cl.addWidget(self.split, 1)
+        cl.addWidget(self.area, 1)
         central.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setCentralWidget(central)
 
@@ -218,8 +213,11 @@ class MainWindow(QMainWindow):
         self.act_controls = A("Hide controls", ["Ctrl+H"], self.toggle_controls, "Hide or show the control panel")
         self.act_full_screen = A("Full screen", ["F11"], self.toggle_full_screen, "Full screen")
         for i, p in enumerate(self.panels, start=1):
-            A(f"Zoom panel {i}", [str(i)], lambda _=False, p=p: self.zoom(p), f"Show only “{p.title}”")
-        A("All panels", ["0", "Esc"], lambda: self.zoom(None), "Show all four panels")
+            A(f"Panel {i}", [str(i)], lambda _=False, p=p: self.show_panel(p),
+              f"Show “{p.title}” (normal mode: only it; presentation: large, beside the one shown before)")
+        A("All panels", ["0"], lambda: self.zoom(None), "Show every panel at once")
+        A("Default layout", ["Esc"], self.default_layout,
+          "The layout for the mode and screen (presentation: one or two panels large)")
         self.act_help = A("Help", ["F1", "?", "H"], self.show_help, "Keyboard shortcuts and what the panels show")
         self.act_quit = A("Quit", ["Ctrl+Q"], self.close, "Quit")
         self._quit_anywhere = quit_anywhere.install(self, self.act_quit.shortcuts())  # dialogs too
@@ -249,7 +247,7 @@ class MainWindow(QMainWindow):
         return self.compare.x_axis
 
     def export_targets(self) -> list[Panel]:
-        """The four panels in their order (1 to 4), for exports and recordings."""
+        """The panels in their order (their keys 1, 2, …), for exports and recordings."""
         return list(self.panels)
 
     # ------------------------------------------------------------------------------------------ commands
@@ -290,19 +288,6 @@ class MainWindow(QMainWindow):
         cur = self.controller.view_options()["landscape"]
         self.landscape.set_mode(modes[(modes.index(cur) + 1) % len(modes)])
 
-    def zoom(self, panel: QWidget | None) -> None:
-        """Show only ``panel`` (None: all four)."""
-        self._zoomed = panel
-        for p in self.panels:
-            p.setVisible(panel is None or p is panel)
-        self.top.setVisible(panel is None or panel in (self.landscape, self.weights))
-        self.bottom.setVisible(panel is None or panel in (self.filters, self.compare))
-        if self._snap is not None and panel is not None:
-            panel.update_view(self._snap)
-        focus = QApplication.focusWidget()
-        if focus is None or not focus.isVisible() or focus is not self.dock and not self.dock.isAncestorOf(focus):
-            self.setFocus(Qt.FocusReason.OtherFocusReason)  # the window's single-key shortcuts keep working
-
     def toggle_controls(self) -> None:
         self.dock.setVisible(not self.dock.isVisible())
         self.act_controls.setText("Show controls" if not self.dock.isVisible() else "Hide controls")
@@ -311,9 +296,20 @@ class MainWindow(QMainWindow):
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
 
     def set_presentation(self, on: bool) -> None:
-        self.presentation = bool(on)
+        """Presentation mode: large fonts and lines, the panels on a stage, the control panel hidden
+        (Ctrl+H shows it); leaving it brings the control panel back as it was."""
+        on = bool(on)
+        if on != self.presentation:
+            if on:
+                self._dock_was_visible = not self.dock.isHidden()
+                self.dock.hide()
+            elif getattr(self, "_dock_was_visible", True):
+                self.dock.show()
+            self.act_controls.setText("Show controls" if not self.dock.isVisible() else "Hide controls")
+        self.presentation = on
         self.controls.set_display(self.presentation, self.theme_name)
         self.apply_theme()
+        self.area.set_presentation(on)
 
     def set_theme(self, name: str) -> None:
         self.theme_name = name if name in THEMES else "dark"
@@ -330,6 +326,7 @@ class MainWindow(QMainWindow):
             apply_app_theme(app, self.theme)
         for p in self.panels:
             p.apply_theme(self.theme)
+        self.area.apply_theme(self.theme)
         self.controls.apply_theme(self.theme)
         small = self.theme.font(0.8 if self.presentation else 1.0)
         self.status_line.set_font(small)
@@ -362,8 +359,7 @@ class MainWindow(QMainWindow):
         self._sync_actions()
 
     def _show_banner(self, text: str) -> None:
-        self.banner_text.setText(text)
-        self.banner.show()
+        self.banner.say(text)
 
     def _sync_actions(self) -> None:
         c = self.controller
@@ -432,6 +428,13 @@ class MainWindow(QMainWindow):
     def save_settings(self) -> None:
         """Remember the window, the run settings and the view options (``rso_gui.settings``)."""
         write_window(self._settings, self)
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._fitted:  # once shown the window manager's frame is known: fit the frame too
+            self._fitted = True
+            if self.size() == self._fit_size:  # (unless someone sized the window meanwhile)
+                QTimer.singleShot(0, lambda: screen_fit.fit_window(self))
 
     def closeEvent(self, event) -> None:  # noqa: N802
         QApplication.instance().removeEventFilter(self._quit_anywhere)

@@ -16,7 +16,7 @@ from rso_engine.layers import BatchNorm2d, GlobalAvgPool, ReLU, Residual
 from rso_engine.training import RSOTrainer
 from rso_engine.vocabulary import LandscapeMode
 
-from .snapshot import CURVE_POINTS, CurveView, SliceView
+from .snapshot import BATCH_THUMBS, CURVE_POINTS, AlgorithmView, CurveView, SliceView
 
 GRID_WEIGHTS = 21  # points per axis of the 2-D slice along two weights
 GRID_DIRECTIONS = 13  # ... along two random directions (one full pass per point)
@@ -86,6 +86,35 @@ def slice_view(rso: RSOTrainer, last: WeightTried | None, mode: str) -> SliceVie
         before = (last.old - last.new, 0.0)
     grid = np.linspace(-span, span, GRID_WEIGHTS)
     return SliceView(L.weight_grid(model, (param, index), (param, other), x, y, grid, grid), before)
+
+
+def algorithm_view(rso: RSOTrainer, last: WeightTried | None, every_weight: bool) -> AlgorithmView:
+    """What the Algorithm panel binds to its lines (see :class:`AlgorithmView`): the trainer's answers for
+    the weight tried next and for the mini-batch and σ of ``last``."""
+    cfg = rso.config
+    up = rso.upcoming()
+    upcoming = None if up is None else (up.cycle, up.layer, up.param, up.index, up.position, up.layer_size, up.sigma)
+    idx = rso.batch_for_step(last.step) if last is not None else None
+    images, labels, first = None, (), ()
+    if idx is not None and len(idx):
+        first = np.asarray(to_numpy(idx))[:BATCH_THUMBS].astype(np.int64)
+        d = rso.backend.xp.asarray(first)
+        images = np.array(to_numpy(rso.x_train[:, d]), dtype=np.float32).transpose(1, 0, 2, 3)
+        labels = tuple(int(v) for v in to_numpy(rso.y_train[d]))
+    return AlgorithmView(
+        update=str(getattr(cfg, "update", "sequential")),
+        batch_mode=cfg.batch_mode,
+        layer_order=cfg.layer_order,
+        cycles=cfg.cycles,
+        stay_decay=float(cfg.stay_decay),
+        upcoming=upcoming,
+        sigma=rso.sigma(last.param, last.cycle) if last is not None else None,
+        batch_size=cfg.batch_size,
+        batch_index=tuple(int(i) for i in first),
+        batch_images=images,
+        batch_labels=labels,
+        every_weight=bool(every_weight),
+    )
 
 
 def feature_maps(rso: RSOTrainer, digit: int, with_maps: bool = True):

@@ -371,14 +371,7 @@ class Runner:
                 n += 1
                 trace[self._ti % TRACE_LEN] = ev.choice
                 self._ti += 1
-                st = stats[ev.layer]
-                if ev.position == 0:
-                    st.tried_sweep = st.changed_sweep = 0
-                st.tried += 1
-                st.tried_sweep += 1
-                if ev.choice:
-                    st.changed += 1
-                    st.changed_sweep += 1
+                stats[ev.layer].add(ev.choice, ev.position == 0)
                 self._last = ev
             elif t is ChunkDone:
                 self.weight_events += n
@@ -484,6 +477,8 @@ class Runner:
             rso_seconds=rso.seconds,
             finished=rso.finished,
             extra=extra,
+            algorithm=probes.algorithm_view(rso, ev, self._mode in (PAUSE, STEP_WEIGHT) or (
+                self._mode == PLAY and self._rate is not None and self._rate <= SLOW_RATE)),
         )
         self._last_publish = time.monotonic()
         self.publish_seconds += time.perf_counter() - t0

@@ -106,6 +106,45 @@ class LayerStats:
     changed: int = 0
     tried_sweep: int = 0  # the sweep in progress (or the last one)
     changed_sweep: int = 0
+    plus: int = 0  # of the changed ones, those that kept w + Δ (the others kept w − Δ)
+    plus_sweep: int = 0
+
+    def add(self, choice: int, first_of_sweep: bool) -> None:
+        """Count one decision (a ``WeightTried.choice``); ``first_of_sweep`` starts the layer's sweep."""
+        if first_of_sweep:
+            self.tried_sweep = self.changed_sweep = self.plus_sweep = 0
+        self.tried += 1
+        self.tried_sweep += 1
+        if choice:
+            self.changed += 1
+            self.changed_sweep += 1
+            if choice > 0:
+                self.plus += 1
+                self.plus_sweep += 1
+
+
+BATCH_THUMBS = 8  # images of a weight's mini-batch the Algorithm panel shows
+
+
+@dataclass(frozen=True)
+class AlgorithmView:
+    """What the Algorithm panel binds to Algorithm 1's lines, as the engine knows it (the decision itself
+    is the snapshot's ``last``): the variant that runs, the weight tried next (with its σ), the σ the last
+    weight's Δ was drawn with, and the first images of that weight's mini-batch."""
+
+    update: str  # RunConfig.update: "sequential", "layer-parallel" or "neuron-parallel"
+    batch_mode: str  # RunConfig.batch_mode: "weight", "layer", "cycle" or "authors"
+    layer_order: str  # RunConfig.layer_order
+    cycles: int
+    stay_decay: float
+    upcoming: tuple[int, str, str, tuple[int, ...], int, int, float] | None  # cycle, layer, param, index,
+    # position, layer size, σ of the weight tried next (None: finished)
+    sigma: float | None  # σ the last weight's Δ was drawn with (annealed for its cycle)
+    batch_size: int
+    batch_index: tuple[int, ...]  # the first training indices of the last weight's mini-batch (empty: unknown)
+    batch_images: np.ndarray | None  # (k, C, H, W) float32, those images (as the network sees them)
+    batch_labels: tuple[int, ...]
+    every_weight: bool  # every weight is shown (paused, stepping or slow motion): bind the values
 
 
 @dataclass(frozen=True)
@@ -136,3 +175,4 @@ class Snapshot:
     rso_seconds: float
     finished: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    algorithm: AlgorithmView | None = None

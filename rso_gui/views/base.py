@@ -35,8 +35,18 @@ class Panel(QFrame):
         self.title_label.setObjectName("panelTitle")
         head.addWidget(self.title_label)
         head.addStretch(1)
-        self.tools = head
+        # the tools (mode boxes, check boxes) sit beside the title, or on a row of their own below it when
+        # the panel is too narrow for both: neither the title nor a box's text is ever cut
+        self.tool_box = QWidget()
+        self.tools = QHBoxLayout(self.tool_box)
+        self.tools.setContentsMargins(0, 0, 0, 0)
+        self.tools.setSpacing(8)
+        head.addWidget(self.tool_box)
+        self._head = head
         outer.addLayout(head)
+        self._tool_row = QHBoxLayout()
+        outer.addLayout(self._tool_row)
+        self._wrapped = False
         self.body = QVBoxLayout()
         self.body.setSpacing(4)
         outer.addLayout(self.body, 1)
@@ -53,16 +63,47 @@ class Panel(QFrame):
     def update_view(self, snap: Snapshot) -> None:
         """Draw the newest snapshot (called by the window's timer, at most once per frame)."""
 
+    def has_content(self) -> bool:
+        """Has the panel drawn a run (panels that draw more say so more precisely)?"""
+        return self.info is not None
+
     def apply_theme(self, theme: Theme) -> None:
+        # polish first: under the application's style sheet a widget polished later (when first shown, e.g.
+        # after the panel moved to the stage) would get its font from the style sheet, not from setFont
+        self.ensurePolished()
         self.theme = theme
         f = theme.font(1.1, bold=True)
         self.title_label.setFont(f)
+        self.title_label.setMinimumWidth(self.title_label.sizeHint().width())
         # the tools in the title bar (mode boxes, check boxes) stay smaller than the content on a projector
         tool_font = theme.font(0.75 if theme.presentation else 1.0)
         for i in range(self.tools.count()):
             w = self.tools.itemAt(i).widget()
             if w is not None and w is not self.title_label:
                 w.setFont(tool_font)
+        self._wrap_tools()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._wrap_tools()
+
+    def _wrap_tools(self) -> None:
+        """Put the tools beside the title when both fit the panel's width, else on a row below it."""
+        if self.tools.count() == 0:
+            return
+        m = self.layout().contentsMargins()
+        need = self.title_label.sizeHint().width() + self.tool_box.sizeHint().width() + 16 + m.left() + m.right()
+        wrap = need > self.width()
+        if wrap != self._wrapped:
+            self._wrapped = wrap
+            (self._head if wrap else self._tool_row).removeWidget(self.tool_box)
+            if wrap:
+                self._tool_row.addWidget(self.tool_box)
+                self._tool_row.addStretch(1)
+            else:
+                item = self._tool_row.takeAt(self._tool_row.count() - 1)  # the stretch
+                del item
+                self._head.addWidget(self.tool_box)
 
     def text_lines(self, label: QLabel, lines: float | None = None) -> None:
         """Give a label a fixed height of ``lines`` lines (3 in presentation mode, else 2), so changing its

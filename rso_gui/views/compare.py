@@ -18,6 +18,7 @@ from rso_engine.vocabulary import X_AXES, log_x_by_default, x_axis_name
 from ..live.snapshot import Snapshot
 from ..theme import Theme
 from .base import Panel
+from .hover import HoverReadout
 
 
 class ComparePanel(Panel):
@@ -58,6 +59,11 @@ class ComparePanel(Panel):
         for algo in ("rso", "sgd"):
             self.curves[algo] = (self.acc.plot(skipFiniteCheck=True), self.loss.plot(skipFiniteCheck=True))
         self._hist: dict[str, tuple[Evaluated, ...]] = {"rso": (), "sgd": ()}
+        self._data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.hover = {
+            "accuracy": HoverReadout(self.acc, lambda x, _y: self.readout(x, "accuracy")),
+            "loss": HoverReadout(self.loss, lambda x, _y: self.readout(x, "loss")),
+        }
         self._has = False
         self._set_log_default()
 
@@ -104,10 +110,33 @@ class ComparePanel(Panel):
                 c.setSymbolBrush(pg.mkBrush(color))
                 c.setSymbolPen(theme.pen(color, 1))
         self.summary.setFont(theme.font(1.0))
+        for h in self.hover.values():
+            h.apply_theme(theme)
         self._redraw()
 
     def has_content(self) -> bool:
         return self._has
+
+    def readout(self, x: float, what: str) -> str | None:
+        """The hover text at x (in the x-axis' units): each curve's point nearest to it, with its cycle or
+        epoch, test accuracy and loss (``what`` first)."""
+        axis = X_AXES[self.x_axis]
+        lines = []
+        for algo in ("rso", "sgd"):
+            xs, acc, loss = self._data.get(algo, (np.empty(0),) * 3)
+            if not len(xs):
+                continue
+            i = int(np.argmin(np.abs(xs - x)))
+            row = [r for r in self._hist[algo] if float(getattr(r, axis.field)) == xs[i]][-1:]
+            unit = "cycle" if algo == "rso" else "epoch"
+            where = f"{unit} {row[0].cycle}" if row else ""
+            if axis.field != "cycle":
+                where += f" · {axis.label.split(' (')[0]} {xs[i]:,.4g}"
+            values = [f"{acc[i]:.1f}%", f"loss {loss[i]:.3f}"]
+            if what == "loss":
+                values.reverse()
+            lines.append(f"{algo.upper()} {where}: {' · '.join(values)}")
+        return "\n".join(lines) or None
 
     # ------------------------------------------------------------------------------------------ drawing
     def update_view(self, snap: Snapshot) -> None:
@@ -132,6 +161,7 @@ class ComparePanel(Panel):
                 keep = x > 0
                 x, acc, loss = x[keep], acc[keep], loss[keep]
             data[algo] = (x, acc, loss)
+        self._data = data
 
         def set_data():
             for algo, (x, acc, loss) in data.items():

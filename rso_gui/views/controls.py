@@ -29,10 +29,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from rso_engine import config as config_module
 from rso_engine.config import BATCH_MODES, RunConfig
 
 from ..live.snapshot import RunChoices
 from ..theme import THEMES, Theme
+
+UPDATES = getattr(config_module, "UPDATES", ("sequential",))  # RunConfig.update's values (when it has them)
+BATCH_MODE_TEXT = {"weight": "fresh per weight (paper)", "layer": "one per layer", "cycle": "one per cycle",
+                   "authors": "per weight, layer input cached (authors)"}
+UPDATE_TEXT = {"sequential": "one by one (paper)", "layer-parallel": "layer-parallel",
+               "neuron-parallel": "neuron-parallel"}
 
 #: the speed control's positions: weights per second, None = full speed
 SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
@@ -116,8 +123,12 @@ class ControlsPanel(QWidget):
         self.batch.setToolTip("Images per RSO mini-batch (the loss of each candidate is summed over them)")
         self.batch_mode = QComboBox()
         for m in BATCH_MODES:
-            self.batch_mode.addItem({"weight": "fresh per weight (paper)", "layer": "one per layer",
-                                     "cycle": "one per cycle"}[m], m)  # fmt: skip
+            self.batch_mode.addItem(BATCH_MODE_TEXT.get(m, m), m)
+        self.update_box = QComboBox()
+        for m in UPDATES:
+            self.update_box.addItem(UPDATE_TEXT.get(m, m), m)
+        self.update_box.setToolTip("How a layer's chosen values are applied: one after the other (Algorithm 1), "
+                                   "or all scored against the layer's starting state and merged at its end")
         self.cycles = QSpinBox()
         self.cycles.setRange(1, 10_000)
         self.seed = QSpinBox()
@@ -142,6 +153,7 @@ class ControlsPanel(QWidget):
             ("Evaluator", self.evaluator),
             ("Batch size", self.batch),
             ("Batches", self.batch_mode),
+            ("Update", self.update_box),
             ("Cycles", self.cycles),
             ("Seed", self.seed),
             ("", self.anneal),
@@ -151,8 +163,11 @@ class ControlsPanel(QWidget):
         ):
             form.addRow(label, w)
         outer.addWidget(set_box)
-        for w in (self.model, self.dataset, self.evaluator, self.batch_mode):
+        for w in (self.model, self.dataset, self.evaluator, self.batch_mode, self.update_box):
             w.currentIndexChanged.connect(self._edited)
+            # a long item must not widen the dock (and the window past a small screen): the list shows it whole
+            w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            w.setMinimumContentsLength(12)
         for w in (self.batch, self.cycles, self.seed):
             w.valueChanged.connect(self._edited)
         self.lr.valueChanged.connect(self._edited)
@@ -204,6 +219,7 @@ class ControlsPanel(QWidget):
                 (self.dataset, cfg.dataset),
                 (self.evaluator, cfg.evaluator),
                 (self.batch_mode, cfg.batch_mode),
+                (self.update_box, getattr(cfg, "update", "sequential")),
             ):
                 i = box.findData(value)
                 if i < 0:
@@ -224,7 +240,9 @@ class ControlsPanel(QWidget):
 
     def config(self) -> RunConfig:
         """The settings shown, on top of the config last set (fields not shown are kept)."""
+        update = {"update": self.update_box.currentData()} if hasattr(self._base, "update") else {}
         return self._base.replace(
+            **update,
             model=self.model.currentData(),
             dataset=self.dataset.currentData(),
             evaluator=self.evaluator.currentData(),

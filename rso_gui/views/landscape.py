@@ -20,6 +20,7 @@ from rso_engine.vocabulary import LANDSCAPE_LABELS, RunState
 from ..live.snapshot import CURVE_POINTS, Snapshot
 from ..theme import Theme
 from .base import Panel
+from .hover import HoverReadout
 
 
 class LandscapePanel(Panel):
@@ -89,6 +90,10 @@ class LandscapePanel(Panel):
         self.colorbar = pg.ColorBarItem(interactive=False, width=14)
         self.colorbar.setImageItem(self.image, insert_in=q)
         self.stack.addWidget(self.plot2)
+        self._n = 0  # points of the 1-D curve drawn
+        self._grid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # the 2-D slice: a, b, loss[b, a]
+        self.hover1 = HoverReadout(p, lambda x, _y: self.readout_1d(x))
+        self.hover2 = HoverReadout(q, self.readout_2d)
         self._has = False
 
     def set_mode(self, key: str) -> None:
@@ -112,6 +117,8 @@ class LandscapePanel(Panel):
         self.kept.setPen(theme.pen("highlight", max(3.0, theme.line)))
         self.now_line.setPen(theme.pen("muted", max(1.0, theme.line / 2)))
         self.image.setColorMap(theme.loss_cmap())
+        self.hover1.apply_theme(theme)
+        self.hover2.apply_theme(theme)
         self.colorbar.setColorMap(theme.loss_cmap())
         self.heading.setFont(theme.font(1.0))
         self.readout.setFont(theme.font(1.0))
@@ -120,6 +127,24 @@ class LandscapePanel(Panel):
 
     def has_content(self) -> bool:
         return self._has
+
+    def readout_1d(self, delta: float) -> str | None:
+        """The hover text at a change ``delta`` of the weight: the curve's mean loss there (interpolated
+        between its points), inside the curve's span."""
+        n = self._n
+        if n < 2 or not self._x[0] <= delta <= self._x[n - 1]:
+            return None
+        return f"Δ = {delta:+.4g}\nloss {float(np.interp(delta, self._x[:n], self._y[:n])):.4f}"
+
+    def readout_2d(self, a: float, b: float) -> str | None:
+        """The hover text at (a, b) of the 2-D slice: the mean loss of the nearest grid point."""
+        if self._grid is None:
+            return None
+        xa, xb, img = self._grid
+        if not (xa[0] <= a <= xa[-1] and xb[0] <= b <= xb[-1]):
+            return None
+        i, j = int(np.argmin(np.abs(xb - b))), int(np.argmin(np.abs(xa - a)))
+        return f"({xa[j]:+.3g}, {xb[i]:+.3g})\nloss {float(img[i, j]):.4f}"
 
     # ------------------------------------------------------------------------------------------ drawing
     def update_view(self, snap: Snapshot) -> None:
@@ -165,6 +190,7 @@ class LandscapePanel(Panel):
             self._y = np.zeros(n)
         self._x[:n] = c.offsets
         np.divide(c.losses, B, out=self._y[:n])
+        self._n = n
         self.curve.setData(self._x[:n], self._y[:n])
         ev = cv.event
         where = f"{c.param}[{', '.join(map(str, c.index))}]"
@@ -221,6 +247,7 @@ class LandscapePanel(Panel):
             hi = lo + 1e-6
         self.image.setImage(img, levels=(lo, hi), autoLevels=False)
         a, b = s.a_offsets, s.b_offsets
+        self._grid = (np.asarray(a, float), np.asarray(b, float), img)
         da = (a[-1] - a[0]) / max(len(a) - 1, 1)
         db = (b[-1] - b[0]) / max(len(b) - 1, 1)
         self.image.setRect(QRectF(a[0] - da / 2, b[0] - db / 2, a[-1] - a[0] + da, b[-1] - b[0] + db))
