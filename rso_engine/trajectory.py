@@ -8,8 +8,10 @@ writes them as one small ``.npz`` (no pickle): a JSON ``__header__`` ``{"format"
 "version": 1, "algorithm", "config"}``, ``cycles`` (int, one per point) and ``p/NAME`` (the tensor of each
 point stacked on a new first axis). For OneConv that is 7,890 floats per cycle.
 
-``rso sweep`` and ``rso report`` write one beside each run with ``--trajectories`` (``DIR/runs/KEY.trajectory.npz``,
-kept across a restart from a checkpoint).
+With ``--trajectories``, ``rso sweep`` and ``rso report`` write one beside each run
+(``DIR/runs/KEY.trajectory.npz``), ``rso train --checkpoint run.npz`` writes ``run.trajectory.npz`` and
+``rso compare --session s.rso.npz`` writes ``s.rso.trajectory.npz`` and ``s.sgd.trajectory.npz``; a
+continued run (a worker's restart, ``--resume``) keeps the cycles recorded before.
 """
 
 from __future__ import annotations
@@ -55,8 +57,9 @@ class TrajectoryRecorder:
     trainer's current one, so a run continued from a checkpoint keeps its whole trajectory.
     """
 
-    def __init__(self, trainer, previous: Trajectory | None = None):
+    def __init__(self, trainer, previous: Trajectory | None = None, path: str | Path | None = None):
         self.trainer = trainer
+        self.path = path  # where save() writes by default
         self.cycles: list[int] = []
         self.points: list[dict[str, np.ndarray]] = []
         done = trainer.history[-1].cycle if trainer.history else -1
@@ -78,9 +81,9 @@ class TrajectoryRecorder:
         return Trajectory(self.trainer.algorithm, self.trainer.config, np.asarray(self.cycles, dtype=np.int64),
                           params)
 
-    def save(self, path: str | Path) -> Path:
-        """Write what was recorded so far to ``path`` (atomically)."""
-        return save_trajectory(path, self.trajectory())
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write what was recorded so far to ``path`` (default: the recorder's own), atomically."""
+        return save_trajectory(path or self.path, self.trajectory())
 
 
 def save_trajectory(path: str | Path, trajectory: Trajectory) -> Path:

@@ -93,3 +93,21 @@ def test_the_pca_plane_without_trajectories_says_what_to_do(tmp_path, capsys):
     assert main(["landscape", str(ck), "--out", str(tmp_path / "x"), "--plane", "pca", "--workers", "1"]) == 2
     err = capsys.readouterr().err
     assert "--trajectories" in err and "--plane random" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_session_keeps_both_trajectories_across_a_resume_and_gives_a_pca_surface(tmp_path, capsys):
+    session = tmp_path / "s.rso.npz"
+    args = ["--model", "oneconv", "--train-layers", "conv1", "--n-train", "128", "--n-test", "100",
+            "--batch-size", "16", "--eval-train-samples", "64"]
+    assert main(["compare", "--cycles", "1", *args, "--session", str(session), "--trajectories"]) == 0
+    first = load_trajectory(tmp_path / "s.rso.trajectory.npz")
+    assert list(first.cycles) == [0, 1]
+    assert main(["compare", "--resume", str(session), "--cycles", "2", "--trajectories"]) == 0
+    rso, sgd = (load_trajectory(tmp_path / f"s.{role}.trajectory.npz") for role in ("rso", "sgd"))
+    assert list(rso.cycles) == [0, 1, 2] and list(sgd.cycles) == [0, 1, 2]
+    assert np.array_equal(rso.params["conv1.weight"][:2], first.params["conv1.weight"])  # kept across the resume
+    capsys.readouterr()
+    assert main(["landscape", str(session), "--out", str(tmp_path / "surf"), "--plane", "pca", "--points", "3",
+                 "--interp-points", "3", "--workers", "1", "--plot-size", "400x300", "--dpi", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "RSO: oneconv on mnist-sample" in out and "trajectory of 3 points" in out and "RSO → SGD" in out

@@ -42,14 +42,16 @@ class ProgressBar:
 
 
 def drive_with_progress(trainer: Trainer, label: str, save: Callable[[], Any] | None = None,
-                        stop: Callable[[Trainer], bool] | None = None) -> list[Evaluated]:
+                        stop: Callable[[Trainer], bool] | None = None,
+                        on_event: Callable[[Any], None] | None = None) -> list[Evaluated]:
     """Run ``trainer`` to the end with a progress bar and return its history.
 
     ``save()`` (e.g. a checkpoint or a session) is called after every cycle/epoch, at the end and on
-    Ctrl-C, which then says where the run was saved; ``stop`` as for :func:`rso_engine.driving.drive`.
+    Ctrl-C, which then says where the run was saved; ``stop`` and ``on_event`` as for
+    :func:`rso_engine.driving.drive`.
     """
     try:
-        return drive(trainer, progress=ProgressBar(trainer, label), save=save, stop=stop)
+        return drive(trainer, progress=ProgressBar(trainer, label), save=save, stop=stop, on_event=on_event)
     except Interrupted as exc:
         if exc.saved is not None:
             print(f"\ninterrupted; saved the run to {exc.saved} (continue with --resume {exc.saved})",

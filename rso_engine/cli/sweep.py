@@ -18,6 +18,7 @@ from ..plots import save_figure
 from ..report import batch_sweep_plot, run_study
 from .cluster import StudyBar, cluster_from_args, cluster_options, failures_message, interrupted_message
 from .options import (
+    CLIError,
     check_figure_names,
     check_output_folder,
     config_from_args,
@@ -55,6 +56,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     check_figure_names(args)
     if args.out:
         check_output_folder("out", args.out)
+    elif args.checkpoints or args.trajectories or args.fresh:
+        raise CLIError("--checkpoints, --trajectories and --fresh are about the runs kept in an output folder: "
+                       "give --out DIR")
     base = config_from_args(args).replace(algorithm="rso")
     maybe_save_preset(args, base)
     data = load_data(base)  # here first: a download fills the cache before the workers look

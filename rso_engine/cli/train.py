@@ -10,7 +10,9 @@ from ..plots import save_histories_plot
 from ..report.tables import plural
 from ..session import load_session, save_session, session_path
 from ..training import TrainingError
+from ..trajectory import TrajectoryRecorder, load_trajectory, trajectory_path
 from .options import (
+    CLIError,
     apply_resume_options,
     check_figure_names,
     check_output_files,
@@ -33,6 +35,9 @@ def add_parsers(sub, run: argparse.ArgumentParser) -> None:
     t.add_argument("--resume", metavar="FILE",
                    help="continue the run saved in checkpoint FILE with its saved settings (--cycles N may add "
                         "cycles; other run options must match the saved run's)")
+    t.add_argument("--trajectories", action="store_true",
+                   help="with --checkpoint/--resume FILE: also keep the weights after every cycle in "
+                        "FILE.trajectory.npz (for `rso landscape --plane pca`)")
     t.add_argument("--save-config", metavar="FILE", help="write the run's config JSON to FILE")
     save_preset_options(t)
     plot_options(t, "plot the run's history to FILE (.png, .svg or .pdf; may be given twice)")
@@ -47,7 +52,23 @@ def add_parsers(sub, run: argparse.ArgumentParser) -> None:
     c.add_argument("--resume", metavar="FILE",
                    help="continue the session saved in FILE with its saved settings (--cycles N may add cycles; "
                         "other run options must match the saved runs')")
+    c.add_argument("--trajectories", action="store_true",
+                   help="with --session/--resume FILE: also keep both runs' weights after every cycle/epoch beside "
+                        "it (FILE.rso.trajectory.npz, .sgd.…; for `rso landscape --plane pca`)")
     save_preset_options(c)
+
+
+def _recorder(args: argparse.Namespace, trainer, run_file, role: str | None = None):
+    """With --trajectories, a recorder of ``trainer``'s per-cycle weights kept beside ``run_file`` (continuing
+    the one saved there on a resume); else None."""
+    if not getattr(args, "trajectories", False):
+        return None
+    if not run_file:
+        raise CLIError("--trajectories keeps the weights beside the run's file: give --checkpoint, --session or "
+                       "--resume FILE")
+    path = trajectory_path(run_file, role)
+    previous = load_trajectory(path) if trainer.history and path.exists() else None
+    return TrajectoryRecorder(trainer, previous, path)
 
 
 def write_plots(args: argparse.Namespace, histories, title: str) -> None:
@@ -77,8 +98,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.config.save(args.save_config)
     maybe_save_preset(args, trainer.config)
     print(run_header(trainer), flush=True)
-    save = (lambda: save_checkpoint(args.checkpoint, trainer)) if args.checkpoint else None
-    history = drive_with_progress(trainer, trainer.algorithm.upper(), save=save)
+    run_file = args.checkpoint or args.resume
+    recorder = _recorder(args, trainer, run_file)
+
+    def save():
+        if recorder is not None:
+            recorder.save()
+        return save_checkpoint(run_file, trainer)
+
+    history = drive_with_progress(trainer, trainer.algorithm.upper(),
+                                  save=save if args.checkpoint or recorder else None, on_event=recorder)
     print(history_table(history))
     if args.history:
         print(f"history written to {save_history(args.history, history, trainer.config)}")
@@ -109,7 +138,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     maybe_save_preset(args, cfg)
     session_file = session_path(args.session) if args.session else args.resume
 
+    recorders = {t.algorithm: _recorder(args, t, session_file, t.algorithm) for t in (rso, sgd)}
+
     def save():
+        for recorder in recorders.values():
+            if recorder is not None:
+                recorder.save()
         return save_session(session_file, rso, sgd, extra={"command": "compare"})
 
     on_save = save if session_file else None
@@ -118,7 +152,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     histories = []
     for t, label in ((rso, "RSO"), (sgd, "SGD")):
         try:
-            histories += drive_with_progress(t, label, save=on_save)
+            histories += drive_with_progress(t, label, save=on_save, on_event=recorders[t.algorithm])
         except TrainingError as exc:
             failed[t.algorithm] = str(exc)
             print(f"{label} failed: {exc}", file=sys.stderr)
