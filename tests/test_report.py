@@ -250,3 +250,32 @@ def test_exported_files_get_ordinary_permissions_not_private_temp_file_ones(tmp_
 
     png = save_histories_plot(tmp_path / "h.png", _history(), size=(300, 200))
     assert png.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def test_the_paper_study_runs_each_variant_and_writes_its_claims(tmp_path):
+    result = run_study(
+        "paper",
+        tmp_path / "paper",
+        tiny_base("paper", cycles=2, train_layers=["conv1"], dtype="float32"),
+        models=["oneconv"],
+        batch_sizes=[8],
+        dataset=sample(),
+        backend=NUMPY,
+        plot_size=(480, 300),
+    )
+    labels = [r.label for r in result.runs]
+    assert labels == ["OneConv RSO b8 sequential", "OneConv RSO b8 layer-parallel", "OneConv RSO b8 neuron-parallel",
+                      "OneConv RSO b8 fresh prefix per batch", "OneConv RSO b8 input-first",
+                      "OneConv RSO b8 reversed in-layer order", "OneConv SGD"]
+    configs = {r.label.split("b8 ")[-1]: r.config for r in result.runs}
+    assert configs["sequential"].batch_mode == "authors" and configs["sequential"].stay_decay == 1e-4
+    assert configs["layer-parallel"].update == "layer-parallel"
+    assert configs["fresh prefix per batch"].batch_mode == "weight"
+    assert configs["input-first"].layer_order == "input-first"
+    text = (tmp_path / "paper" / "report.md").read_text()
+    assert "## The paper's claims, our numbers beside them" in text
+    assert "| RSO test accuracy after 50 cycles | 99.12% |" in text
+    seq = result.runs[0].history
+    assert f"{100 * seq[-1].test_accuracy:.2f}% after 2 cycles" in text
+    assert "## The variants against the authors' sequential setting" in text
+    assert "course: time (s)" not in text  # the paper's layout, not the course project's table

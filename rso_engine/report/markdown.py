@@ -5,9 +5,12 @@ from __future__ import annotations
 from .. import __version__
 from ..training import describe_sigma_schedule
 from ..training.plan import describe_batching
+from .paper import paper_sections
 from .results import StudyResult
 from .tables import budget_table, course_table, details_table, md_table, plural
 
+#: a study's own sections, by the name in Study.sections, in place of the course project's table
+SECTIONS = {"paper": paper_sections}
 _FULL_TRAIN_SIZES = {"mnist": 60000, "fashion-mnist": 60000, "mnist-sample": 4000}
 
 
@@ -43,6 +46,28 @@ def report_markdown(result: StudyResult, command: str | None = None, started: st
         f"- machine: {t0.backend}; rso {__version__}" + (f"; started {started}" if started else ""),
         "- time (s) is training compute time, evaluation excluded; wall (s) includes evaluation.",
         "",
+    ]
+    lines += SECTIONS[study.sections](result) if study.sections else _course_section(runs, t0)
+    if study.equal_budget:
+        lines += ["## At equal forward-pass budgets", "", budget_table(runs), ""]
+        notes = [r.note for r in runs if r.note]
+        lines += [f"- {n}" for n in notes] + ([""] if notes else [])
+    lines += ["## Every run", "", details_table(runs), ""]
+    if result.failures:
+        lines += ["## Runs that did not finish", "",
+                  md_table(("run", "error"), [(f.label, f.error.replace("|", "\\|")) for f in result.failures]),
+                  "", "(run the same command again to retry them; finished runs are kept and skipped)", ""]
+    figures = sorted(p.name for p in result.out_dir.glob("*.png"))
+    if figures:
+        lines += ["## Figures", ""]
+        lines += [f"![{name[:-4]}]({name})" for name in figures]
+        lines += ["", "(each also as SVG; data in `results.csv` and `histories.json`)", ""]
+    return "\n".join(lines)
+
+
+def _course_section(runs, t0) -> list[str]:
+    """The table laid out like the course project's, its numbers side by side, and what they are."""
+    lines = [
         "## Results, laid out like the course project's table",
         "",
         course_table(runs),
@@ -60,18 +85,4 @@ def report_markdown(result: StudyResult, command: str | None = None, started: st
             "the course project's losses and accuracies are a landmark, not a like-for-like comparison.**",
             "",
         ]
-    if study.equal_budget:
-        lines += ["## At equal forward-pass budgets", "", budget_table(runs), ""]
-        notes = [r.note for r in runs if r.note]
-        lines += [f"- {n}" for n in notes] + ([""] if notes else [])
-    lines += ["## Every run", "", details_table(runs), ""]
-    if result.failures:
-        lines += ["## Runs that did not finish", "",
-                  md_table(("run", "error"), [(f.label, f.error.replace("|", "\\|")) for f in result.failures]),
-                  "", "(run the same command again to retry them; finished runs are kept and skipped)", ""]
-    figures = sorted(p.name for p in result.out_dir.glob("*.png"))
-    if figures:
-        lines += ["## Figures", ""]
-        lines += [f"![{name[:-4]}]({name})" for name in figures]
-        lines += ["", "(each also as SVG; data in `results.csv` and `histories.json`)", ""]
-    return "\n".join(lines)
+    return lines
