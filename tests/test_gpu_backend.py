@@ -207,3 +207,20 @@ def test_sgd_matches_on_gpu(cupy_backend):
     b.run()
     for k, v in a.model.params_numpy().items():
         np.testing.assert_allclose(b.model.params_numpy()[k], v, rtol=1e-8, atol=1e-10)
+
+
+def test_engine_blas_runs_blas_on_one_thread_unless_a_count_is_set(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    for var in backend_mod.BLAS_THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    before = blas_threads()
+    with backend_mod.engine_blas():
+        assert blas_threads() <= {1}
+    assert blas_threads() == before
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    with backend_mod.engine_blas():  # the user's choice stands
+        assert blas_threads() == before

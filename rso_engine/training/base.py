@@ -7,6 +7,7 @@ history), so a run saved at any event and resumed continues exactly as if never 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -205,14 +206,17 @@ class Trainer:
 
 class Stopwatch:
     """Adds the time spent inside ``with`` blocks to a trainer's ``seconds`` (on a GPU after the device
-    has finished the block's work); BLAS runs on one thread inside them (:func:`~rso_engine.backend.engine_blas`)."""
+    has finished the block's work); BLAS runs on one thread inside them (:func:`~rso_engine.backend.engine_blas`)
+    unless ``one_blas_thread`` is False (SGD's steps: one batch's products, which BLAS threads do speed up)."""
 
-    def __init__(self, trainer: Trainer):
+    def __init__(self, trainer: Trainer, one_blas_thread: bool = True):
         self.trainer = trainer
         self.last = 0.0
+        self.one_blas_thread = one_blas_thread
 
     def __enter__(self):
-        self._blas = engine_blas()  # the engine's own threads use the cores (see engine_blas)
+        # RSO's sweeps: the engine's own threads use the cores (see engine_blas)
+        self._blas = engine_blas() if self.one_blas_thread else contextlib.nullcontext()
         self._blas.__enter__()
         self._t0 = time.perf_counter()
         return self

@@ -73,7 +73,7 @@ class SGDTrainer(Trainer):
     def events(self) -> Iterator[Any]:
         if not self.history:
             yield self.evaluate(0)
-        watch = Stopwatch(self)
+        watch = Stopwatch(self, one_blas_thread=False)  # one batch's products: BLAS's own threads help
         B = self.batch_size
         while not self.finished:
             if self.perm is None:
