@@ -192,8 +192,8 @@ def pca_plane(center: SavedRun, runs: Sequence[SavedRun]) -> Plane:
     if not any(r.trajectory is not None and len(r.trajectory) >= 2 for r in runs):
         raise LandscapeError(
             "the principal directions need the runs' weights after every cycle, and none of these files has a "
-            "trajectory beside it: train them with `rso sweep/report --trajectories --out DIR` and give "
-            "DIR/runs/*.npz, or use --plane random")
+            "trajectory beside it: train them with --trajectories (`rso sweep/report --out DIR`, then give "
+            "DIR/runs/*.npz; `rso compare --session FILE`; `rso train --checkpoint FILE`), or use --plane random")
     matrix = np.concatenate([rows for _, rows, _ in _deviations(center, runs)])
     _, s, vt = np.linalg.svd(matrix, full_matrices=False)
     total = float((s**2).sum()) or 1.0
