@@ -67,8 +67,8 @@ class _KillOnce:
         pass
 
     def update(self, ev):
-        cycles = 3
-        if self.killed is None and ev["state"] == "running" and 1 <= ev["cycle"] < cycles \
+        cycles = 6  # killed in cycle 2 to 4: cycles of work still ahead, so the run cannot finish first
+        if self.killed is None and ev["state"] == "running" and 1 <= ev["cycle"] <= 3 \
                 and ev["done"] > ev["total"] // cycles:
             pid = self.client.run(os.getpid, workers=[ev["worker"]])[ev["worker"]]
             os.kill(pid, signal.SIGKILL)
@@ -85,7 +85,7 @@ class _KillOnce:
 
 
 def test_a_worker_killed_mid_run_hands_the_run_to_another_which_continues_from_its_checkpoint(cluster, tmp_path):
-    base = study_base("course-batch-sweep", changes=dict(SMALL, cycles=3, train_layers=None, n_train=256,
+    base = study_base("course-batch-sweep", changes=dict(SMALL, cycles=6, train_layers=None, n_train=256,
                                                          batch_size=32, dtype="float32"))
     killer = _KillOnce(cluster)
     lines = []
