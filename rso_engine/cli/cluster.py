@@ -16,11 +16,12 @@ from ..report.results import RunFailure
 from .options import positive_int
 
 
-def cluster_options(p: argparse.ArgumentParser, runs: bool = True) -> None:
-    """``--workers`` and ``--scheduler`` (an argument group of ``p``); with ``runs``, also the options of a
-    study's runs: ``--fresh``, ``--checkpoints`` and ``--trajectories``."""
-    g = p.add_argument_group("cluster (each run is a Dask task; see docs/distributed.md)" if runs
-                             else "cluster (the points are Dask tasks; see docs/distributed.md)")
+def cluster_options(p: argparse.ArgumentParser, runs: bool = True, what: str | None = None) -> None:
+    """``--workers`` and ``--scheduler`` (an argument group of ``p``, titled ``what`` runs on the cluster); with
+    ``runs``, also the options of a study's runs: ``--fresh``, ``--checkpoints`` and ``--trajectories``."""
+    what = what or ("each run is a Dask task; see docs/distributed.md" if runs
+                    else "the points are Dask tasks; see docs/distributed.md")
+    g = p.add_argument_group(f"cluster ({what})")
     g.add_argument("--workers", type=positive_int, metavar="N",
                    help="size of the local Dask cluster started for this command (default: one worker process per "
                         "core; 1: one worker in this process)")

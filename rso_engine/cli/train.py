@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import contextmanager
 
 from ..experiment import load_checkpoint, make_trainer, save_checkpoint, save_history
 from ..plots import save_histories_plot
@@ -20,6 +21,7 @@ from .options import (
     load_data,
     plot_options,
 )
+from .cluster import cluster_from_args, cluster_options
 from .presets import maybe_save_preset, save_preset_options
 from .progress import drive_with_progress, format_table, history_table, run_header
 
@@ -39,6 +41,8 @@ def add_parsers(sub, run: argparse.ArgumentParser) -> None:
                    help="with --checkpoint/--resume FILE: also keep the weights after every cycle in "
                         "FILE.trajectory.npz (for `rso landscape --plane pca`)")
     t.add_argument("--save-config", metavar="FILE", help="write the run's config JSON to FILE")
+    cluster_options(t, runs=False, what="with --update layer-parallel, each layer's weights are scored in chunks on "
+                                         "the workers (see docs/distributed.md)")
     save_preset_options(t)
     plot_options(t, "plot the run's history to FILE (.png, .svg or .pdf; may be given twice)")
 
@@ -106,13 +110,33 @@ def cmd_train(args: argparse.Namespace) -> int:
             recorder.save()
         return save_checkpoint(run_file, trainer)
 
-    history = drive_with_progress(trainer, trainer.algorithm.upper(),
-                                  save=save if args.checkpoint or recorder else None, on_event=recorder)
+    with _cluster_for(args, trainer):
+        history = drive_with_progress(trainer, trainer.algorithm.upper(),
+                                      save=save if args.checkpoint or recorder else None, on_event=recorder)
     print(history_table(history))
     if args.history:
         print(f"history written to {save_history(args.history, history, trainer.config)}")
     write_plots(args, {trainer.algorithm.upper(): history}, f"{trainer.config.model}, {trainer.dataset.name}")
     return 0
+
+
+@contextmanager
+def _cluster_for(args: argparse.Namespace, trainer):
+    """With --workers/--scheduler: a layer-parallel run's layers scored on a Dask cluster for the block."""
+    if getattr(args, "workers", None) is None and getattr(args, "scheduler", None) is None:
+        yield
+        return
+    from ..distributed import open_client  # noqa: PLC0415
+    from ..distributed.layer_scoring import use_cluster  # noqa: PLC0415
+
+    if trainer.algorithm != "rso" or trainer.config.update != "layer-parallel":
+        raise CLIError("--workers and --scheduler spread a layer-parallel RSO run over a cluster: add --update "
+                       "layer-parallel (the other updates run in one process)")
+    options = cluster_from_args(args)
+    with open_client(options) as client:
+        use_cluster(trainer, client)
+        print(f"scoring each layer on a {options.describe()}", flush=True)
+        yield
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -11,8 +11,12 @@ weights are independent and are scored many at a time (:meth:`StateScorer.score`
 - any other layer: the swept layer's input is computed once per batch (gathered from a training-set
   cache when no batch norm precedes it, or from the frozen input in batch mode "authors"), and each
   candidate runs the network from the swept layer with the candidate's tensor; when nothing after the
-  swept layer normalises with batch statistics, all candidates of a batch go through the later layers
+  swept layer normalises with batch statistics, a weight's three candidates go through the later layers
   as one stacked batch.
+
+Every weight's numbers are computed the same way whichever chunk it arrives in, so the results do not
+depend on how the weights are chunked, nor on which process scores a chunk (the cluster's layer-parallel
+update, :mod:`rso_engine.distributed.layer_scoring`).
 
 The plain reference it is tested against scores each weight with full forward passes from the saved
 layer state; the choices and values agree exactly in float64.
@@ -89,7 +93,7 @@ class StateScorer(CachingEvaluator):
                 p = layer.pad
                 xin = self.xp.pad(xin, ((0, 0), (0, 0), (p, p), (p, p))) if p else xin
                 out0 = self.kernels.conv_from_padded(layer, model.params, xin)
-            pending = []  # (k, c, output of the swept layer) waiting for one stacked pass
+            pending = []  # (k, c, output of the swept layer) of one weight, for one stacked pass
             for k in ks:
                 f = int(flat[k])
                 for c in range(3):  # the stay candidate too, computed as the others are (exact ties stay ties)
@@ -104,7 +108,7 @@ class StateScorer(CachingEvaluator):
                         pending.append((k, c, out))
                     else:
                         losses[k, c] = float(cross_entropy(self.forward_with(model.params, out, A + 1), yb))
-                if stacked and (len(pending) >= 48 or k == ks[-1]):
+                if stacked:  # one weight's candidates per pass: the numbers never depend on the chunking
                     self._flush(pending, A, yb, losses)
             del xin
 
