@@ -151,18 +151,21 @@ class StateScorer(CachingEvaluator):
         rows, cols = (flat, None) if is_bias else np.divmod(flat, layer.fin)
         dc = cands.astype(np.float64) - w[:, None]  # (K, 3) changes of the candidates
         K, B = len(flat), batches.shape[1]
-        if len(batches) == 1 or self.store_worthwhile(A):
+        whole = self.store_worthwhile(A)  # per-sample inputs: the training set's logits, gathered per batch
+        if whole or len(batches) == 1:
             # the state is fixed: the logits of every sample (the training set, or the shared batch) once
-            idx = batches[0] if len(batches) == 1 else None
+            idx = None if whole else batches[0]
             h, z = self._output_cache(A, idx)
-            take = np.zeros((1, B), np.int64) + np.arange(B) if idx is not None else batches
+            take = batches if whole else np.arange(B)[None]
+            labels = self.y_train if whole else self.y_train[self.to_dev(idx)]
             step = max(1, LOGIT_BUDGET // (3 * B * int(z.shape[1])))
             for s in range(0, K, step):
                 e = min(K, s + step)
-                sel = take if idx is not None else take[s:e]
-                which = np.zeros(e - s, np.int64) if idx is not None else np.arange(e - s)
-                losses[s:e] = _output_losses(xp, h, z, self.y_train if idx is None else self.y_train[self.to_dev(idx)],
-                                             sel, which, rows[s:e], None if cols is None else cols[s:e], dc[s:e])
+                shared = len(take) == 1
+                sel = take if shared else take[s:e]
+                which = np.zeros(e - s, np.int64) if shared else np.arange(e - s)
+                losses[s:e] = _output_losses(xp, h, z, labels, sel, which, rows[s:e],
+                                             None if cols is None else cols[s:e], dc[s:e])
             return
         for k in range(K):  # batch norm before the output layer and a fresh batch per weight: a prefix per batch
             dev = self.to_dev(batches[k])
