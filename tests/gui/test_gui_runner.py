@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from rso_engine.events import WeightTried
+from rso_engine.events import LayerDone, WeightTried
 from rso_engine.training import RSOTrainer
 from rso_engine.vocabulary import RunState
 from rso_gui.live.probes import feature_maps
@@ -203,3 +203,23 @@ def test_feature_maps_show_every_conv_block_of_the_paper_net(tiny):
     assert [name for name, _ in maps] == ["relu1", "relu2", "relu3", "relu4", "relu5", "bn6"]
     assert [m.shape for _, m in maps] == [(16, 28, 28), (16, 14, 14), (16, 14, 14), (16, 7, 7), (16, 7, 7), (16, 7, 7)]
     assert image.shape == (28, 28) and 0 <= pred < 10 and label == int(t.y_test[3])
+
+
+def test_a_layer_parallel_run_shows_the_layer_start_until_the_merge(start, tiny):
+    """Stepping a layer-parallel run: the weights the window shows stay at the layer's start, and jump at its end."""
+    cfg = tiny.replace(train_layers=["conv1"], update="layer-parallel")
+    r = start(cfg, sgd=False)
+    before = r.latest.params["conv1.weight"].copy()
+    for k in range(1, 4):
+        r.step_weight()
+        wait_for(lambda k=k: r.mode == PAUSE and r.latest.steps == k)
+        np.testing.assert_array_equal(r.latest.params["conv1.weight"], before)
+    r.step_layer()
+    wait_for(lambda: r.mode == PAUSE and r.latest.steps == 40)
+    after = r.latest.params["conv1.weight"]
+    ref = RSOTrainer(cfg)
+    for ev in ref.events():
+        if isinstance(ev, LayerDone):  # the merge has happened
+            break
+    np.testing.assert_array_equal(after, ref.model.params_numpy()["conv1.weight"])
+    assert not np.array_equal(after, before)
