@@ -7,6 +7,11 @@ statistics, batch permutations and SGD momentum. The header's ``extra`` holds::
 
     {"session_version": 1, "roles": ["rso", "sgd"], "rso_version": "0.1.0", "saved_at": "…", "app": {...}}
 
+A session with race lanes (extra runs on the same data and seed, RSO or SGD) lists them after the main
+run and its baseline with the role ``"lane"`` (``"roles": ["rso", "sgd", "lane", "lane"]``) and is of
+version 2, so an rso that reads only version 1 says to upgrade rather than misreading it; files without
+lanes are still written as version 1 and every earlier session still opens.
+
 where ``app`` is the caller's own JSON-able dict (the window keeps its view settings there) and comes
 back as :attr:`Session.extra`. Saving is atomic (a temporary file in the same folder, then a rename),
 so a crash or a full disk never leaves a half-written session and the previous file stays as it was.
@@ -35,9 +40,12 @@ from .experiment import (
 from .training import Trainer
 
 SESSION_FORMAT = "rso-session"
-SESSION_VERSION = 1
+SESSION_VERSION = 2  # the newest read; files without lanes are written as version 1
+LANES_VERSION = 2  # the first version that has race lanes
+MAX_LANES = 3  # extra runs after the main run (a window races at most four runs)
 SESSION_SUFFIX = ".rso.npz"
-_ROLES = ("rso", "sgd")  # the runs of a session, in the order they are saved
+_ROLES = ("rso", "sgd")  # the runs of a session, in the order they are saved (then the lanes)
+LANE_ROLE = "lane"
 #: for file dialogs
 SESSION_FILE_FILTER = f"rso sessions (*{SESSION_SUFFIX})"
 
@@ -68,10 +76,11 @@ class Session:
     extra: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     info: dict[str, Any] = field(default_factory=dict)  # rso_version, saved_at, session_version
+    lanes: list[Trainer] = field(default_factory=list)  # race lanes (RSO or SGD), in their order
 
     @property
     def trainers(self) -> list[Trainer]:
-        return [t for t in (self.rso, self.sgd) if t is not None]
+        return [t for t in (self.rso, self.sgd) if t is not None] + list(self.lanes)
 
 
 def session_path(path: str | Path) -> Path:
@@ -81,9 +90,13 @@ def session_path(path: str | Path) -> Path:
 
 
 def save_session(
-    path: str | Path, rso_trainer: Trainer, sgd_trainer: Trainer | None = None, extra: dict[str, Any] | None = None
+    path: str | Path,
+    rso_trainer: Trainer,
+    sgd_trainer: Trainer | None = None,
+    extra: dict[str, Any] | None = None,
+    lanes: list[Trainer] | tuple[Trainer, ...] = (),
 ) -> Path:
-    """Save the run (and its SGD baseline, if any) to ``path`` atomically; return the path written.
+    """Save the run (its SGD baseline and race ``lanes``, if any) to ``path`` atomically; return the path.
 
     Call it between two events of the trainers (e.g. when the window pauses or the user picks Save):
     the state then is exactly what iterating ``events()`` further would continue from. ``extra`` must
@@ -101,15 +114,19 @@ def save_session(
         if not isinstance(trainer, Trainer) or trainer.algorithm != role:
             raise SessionError(f"cannot save session {path}: its {role} run is a "
                                f"{getattr(trainer, 'algorithm', type(trainer).__name__)} trainer")
+    lanes = list(lanes)
+    if len(lanes) > MAX_LANES or not all(isinstance(t, Trainer) for t in lanes):
+        raise SessionError(f"cannot save session {path}: at most {MAX_LANES} lanes, each a trainer")
+    roles = list(_ROLES[: len(trainers)]) + [LANE_ROLE] * len(lanes)
     header_extra = {
-        "session_version": SESSION_VERSION,
-        "roles": list(_ROLES[: len(trainers)]),
+        "session_version": LANES_VERSION if lanes else 1,
+        "roles": roles,
         "rso_version": __version__,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "app": app,
     }
     try:
-        return save_checkpoint(path, trainers, extra=header_extra, kind=SESSION_FORMAT)
+        return save_checkpoint(path, trainers + lanes, extra=header_extra, kind=SESSION_FORMAT)
     except OSError as exc:
         raise SessionError(
             f"cannot save session {path}: {exc.strerror or exc}; the previous file, if any, is unchanged"
@@ -134,11 +151,15 @@ def _check_header(path: Path, header: dict[str, Any]) -> dict[str, Any]:
         )
     roles = extra.get("roles")
     n = len(header["trainers"])
-    if n not in (1, 2) or roles != list(_ROLES[:n]):
+    main = [r for r in roles if r != LANE_ROLE] if isinstance(roles, list) else None
+    lanes = len(roles) - len(main) if main is not None else 0
+    if (not main or len(main) > 2 or main != list(_ROLES[: len(main)]) or roles[: len(main)] != main
+            or len(roles) != n or lanes > MAX_LANES or (lanes and version < LANES_VERSION)):
         raise SessionError(f"{path} is damaged: its header lists {n} runs for roles {roles!r} "
-                           f"(a session holds {_ROLES[0]!r} and optionally {_ROLES[1]!r})")
+                           f"(a session holds {_ROLES[0]!r}, optionally {_ROLES[1]!r}, then up to "
+                           f"{MAX_LANES} {LANE_ROLE!r} runs)")
     algorithms = [entry["config"].get("algorithm", "rso") for entry in header["trainers"]]
-    if algorithms != roles:
+    if algorithms[: len(main)] != main or any(a not in _ROLES for a in algorithms):
         raise SessionError(f"{path} is damaged: its runs are {algorithms!r} for roles {roles!r}")
     if not isinstance(extra.get("app", {}), dict):
         raise SessionError(f"{path} is damaged: the window's settings in it are not a JSON object")
@@ -211,8 +232,9 @@ def load_session(path: str | Path, dataset=None, backend: Backend | None = None,
         raise
     except CheckpointError as exc:
         raise SessionError(str(exc)) from exc
-    roles = dict(zip(extra["roles"], trainers))
+    lanes = [t for role, t in zip(extra["roles"], trainers) if role == LANE_ROLE]
+    roles = {role: t for role, t in zip(extra["roles"], trainers) if role != LANE_ROLE}
     if "rso" not in roles:
         raise SessionError(f"{path} is damaged: it has no main run")
     info = {k: extra.get(k) for k in ("session_version", "rso_version", "saved_at")}
-    return Session(roles["rso"], roles.get("sgd"), dict(extra.get("app") or {}), path, info)
+    return Session(roles["rso"], roles.get("sgd"), dict(extra.get("app") or {}), path, info, lanes)

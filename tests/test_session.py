@@ -11,6 +11,7 @@ from rso_engine.events import SGDStep, WeightTried
 from rso_engine.experiment import make_trainer, read_checkpoint, save_checkpoint
 from rso_engine.session import (
     SESSION_SUFFIX,
+    SESSION_VERSION,
     SessionError,
     load_session,
     read_session_info,
@@ -112,8 +113,8 @@ def test_newer_unknown_and_foreign_files_are_refused_clearly(tmp_path):
     rso, sgd = _pair(cycles=1)
     path = save_session(tmp_path / "ok.rso.npz", rso, sgd)
 
-    newer = _rewrite_header(path, tmp_path / "newer.npz", lambda h: h["extra"].update(session_version=2))
-    with pytest.raises(SessionError, match=r"saved by a newer rso .*session format version 2.*upgrade rso"):
+    newer = _rewrite_header(path, tmp_path / "newer.npz", lambda h: h["extra"].update(session_version=SESSION_VERSION + 1))
+    with pytest.raises(SessionError, match=rf"saved by a newer rso .*session format version {SESSION_VERSION + 1}.*upgrade rso"):
         load_session(newer, dataset=sample(), backend=NUMPY)
     newer_file = _rewrite_header(path, tmp_path / "newer2.npz", lambda h: h.update(version=7))
     with pytest.raises(SessionError, match="newer rso"):
@@ -181,3 +182,33 @@ def test_the_cheap_look_at_a_session_checks_its_header_configs_and_histories(tmp
             load_session(bad, dataset=sample(), backend=NUMPY)
     with pytest.raises(SessionError, match="its sgd run is a rso trainer"):
         save_session(tmp_path / "swapped.rso.npz", rso, rso)
+
+
+def test_race_lanes_are_saved_after_the_main_runs_and_continue_exactly(tmp_path):
+    """Lanes (extra RSO/SGD runs) are saved as role "lane" in a version-2 file and come back exactly;
+    a lane-less file stays version 1, and a version-1 file that claims lanes is refused."""
+    rso, sgd = _pair(cycles=2)
+    lane_cfg = tiny_config(cycles=2, batch_size=8)
+    lane = make_trainer(lane_cfg, sample(), NUMPY, evaluator="reference")
+    lane_sgd = make_trainer(lane_cfg.replace(algorithm="sgd", lr=0.05), sample(), NUMPY)
+    lane.set_chunking(5)
+    _advance(rso.events(), WeightTried, 13)
+    _advance(lane.events(), WeightTried, 45)
+    _advance(lane_sgd.events(), SGDStep, 9)
+    path = save_session(tmp_path / "race.rso.npz", rso, None, lanes=[lane, lane_sgd])
+    info = read_session_info(path)
+    assert info["session_version"] == 2 and [r["role"] for r in info["runs"]] == ["rso", "lane", "lane"]
+    session = load_session(path, dataset=sample(), backend=NUMPY)
+    assert session.sgd is None and [t.algorithm for t in session.lanes] == ["rso", "sgd"]
+    for saved, loaded in zip((lane, lane_sgd), session.lanes):
+        assert params_equal(saved.model.params, loaded.model.params)
+        assert without_seconds(saved.history) == without_seconds(loaded.history)
+    lane.run()
+    session.lanes[0].run()
+    assert params_equal(lane.model.params, session.lanes[0].model.params)
+    assert without_seconds(lane.history) == without_seconds(session.lanes[0].history)
+
+    assert read_session_info(save_session(tmp_path / "plain.rso.npz", rso, sgd))["session_version"] == 1
+    old = _rewrite_header(path, tmp_path / "old.npz", lambda h: h["extra"].update(session_version=1))
+    with pytest.raises(SessionError, match="damaged.*roles"):
+        read_session_info(old)
