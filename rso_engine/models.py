@@ -135,8 +135,8 @@ class Model:
     """A network: layers, named parameters (arrays on the backend), RSO's per-parameter σ.
 
     ``params`` holds the searchable/trainable tensors in a stable order; ``buffers`` holds BN population
-    statistics. ``sigma[name]`` is σ_d of the parameter's layer: the std of the layer's initial weights
-    (biases use their layer's σ_d; BN γ/β use 0.167 as the authors' code does).
+    statistics. ``sigma[name]`` is σ_d of the parameter's layer: the He std √(2 / fan_in) its weights are
+    drawn with (the authors' code; biases use their layer's σ_d; BN γ/β use 0.167 as the authors' code does).
     """
 
     def __init__(self, name: str, layers: list[Layer], backend: Backend | None = None, dtype: str = "float32"):
@@ -226,8 +226,8 @@ class Model:
             host.update(layer.init_params(rng, self.dtype))
         self.set_params(host)
         for g in self.groups:
-            w = host[g.params[0]]
-            sigma_d = float(np.std(w.astype(np.float64)))
+            # the authors' code: σ_d is the He std √(2 / fan_in) the weights are drawn with, not their sample std
+            sigma_d = math.sqrt(2.0 / self.owner_of(g.params[0]).fan_in)
             for p in g.params:
                 self.sigma[p] = BatchNorm2d.SIGMA if p.endswith((".gamma", ".beta")) else sigma_d
         return self
