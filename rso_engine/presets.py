@@ -178,7 +178,7 @@ def list_presets() -> list[Preset]:
 #: how the built-ins are listed (files not named here follow, by name)
 BUILTIN_ORDER = (
     "quick-demo", "explain-one-decision", "course-oneconv-b32", "course-oneconv-b64", "course-oneconv-b256",
-    "course-oneconv-b512", "twoconv", "paper-mnist",
+    "course-oneconv-b512", "twoconv", "layer-parallel-demo", "paper-mnist",
 )  # fmt: skip
 
 

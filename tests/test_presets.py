@@ -30,6 +30,7 @@ BUILTIN = [
     "course-oneconv-b256",
     "course-oneconv-b512",
     "twoconv",
+    "layer-parallel-demo",
     "paper-mnist",
 ]
 
