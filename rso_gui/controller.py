@@ -8,6 +8,7 @@ API (what the window, tests and later tools such as a recorder or presets use)::
     c.step_weight(); c.step_layer()
     c.set_speed(5)                  # weights per second; None = full speed
     c.apply_config(c.config.replace(model="twoconv"))   # restarts with the new settings
+    c.set_lanes([LaneSpec("RSO batch 256", cfg)], "samples")   # race lanes (live/lanes.py); restarts
     c.latest()                      # the newest Snapshot (pull it on a timer; never per event)
     c.shutdown()                    # stop and join every engine thread (closeEvent calls it)
 
@@ -25,6 +26,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 from rso_engine.config import RunConfig
 from rso_engine.vocabulary import DEFAULT_LANDSCAPE, RunState
 
+from .live.lanes import DEFAULT_FAIRNESS, MAX_LANES, LaneSpec, check_fairness
 from .live.runner import PAUSE, PLAY, STEP_LAYER, STEP_WEIGHT, Runner
 from .live.snapshot import RunInfo, Snapshot
 
@@ -77,6 +79,7 @@ class Controller(QObject):
     noticed = Signal(str)  # a message for people: something failed, the run goes on (a diverging SGD baseline)
     runReady = Signal(object)  # RunInfo of a new run, once its trainers are built
     configChanged = Signal(object)  # RunConfig
+    lanesChanged = Signal(object)  # tuple[LaneSpec, ...] of the race's extra lanes
 
     def __init__(
         self,
@@ -100,12 +103,24 @@ class Controller(QObject):
         self._retired: list[EngineThread] = []
         self._state = RunState.STOPPED
         self._error: str | None = None
+        self._lanes: tuple[LaneSpec, ...] = ()
+        self._fairness = DEFAULT_FAIRNESS
 
     # ------------------------------------------------------------------ properties
     @property
     def config(self) -> RunConfig:
         """The settings of the current run."""
         return self._config
+
+    @property
+    def lanes(self) -> tuple[LaneSpec, ...]:
+        """The race's extra lanes (the main run is lane 1)."""
+        return self._lanes
+
+    @property
+    def fairness(self) -> str:
+        """How the lanes are kept level: a key of ``rso_gui.live.lanes.FAIRNESS``."""
+        return self._fairness
 
     @property
     def sgd_enabled(self) -> bool:
@@ -166,6 +181,8 @@ class Controller(QObject):
             rate=self._speed,
             autoplay=autoplay,
             session=session,
+            lanes=self._lanes,
+            fairness=self._fairness,
             **self._view,
         )
         thread = EngineThread(runner, self)
@@ -178,10 +195,27 @@ class Controller(QObject):
         self._set_state(RunState.PREPARING)
         self._start_when_alone()
 
-    def open_session(self, path: str, config: RunConfig, sgd: bool) -> None:
-        """Continue the saved session at ``path`` (its run ``config``, with an SGD baseline or not), paused."""
+    def open_session(self, path: str, config: RunConfig, sgd: bool, lanes=(), fairness: str | None = None) -> None:
+        """Continue the saved session at ``path`` (its run ``config``, with an SGD baseline or not, and its
+        race ``lanes``), paused."""
         self._sgd = bool(sgd)
+        self._set_lanes(lanes, fairness)
         self.reset(config, session=str(path))
+
+    def set_lanes(self, lanes, fairness: str | None = None) -> None:
+        """Race these extra lanes (``LaneSpec``s; at most ``MAX_LANES``) beside the main run, kept level by
+        ``fairness`` (None: as it is): the race starts again from the initial weights, playing if it was."""
+        self._set_lanes(lanes, fairness)
+        self.reset(autoplay=self.playing)
+
+    def _set_lanes(self, lanes, fairness: str | None) -> None:
+        lanes = tuple(lanes)
+        if len(lanes) > MAX_LANES or not all(isinstance(s, LaneSpec) for s in lanes):
+            raise ValueError(f"at most {MAX_LANES} lanes, each a LaneSpec")
+        self._fairness = check_fairness(fairness) if fairness is not None else self._fairness
+        if lanes != self._lanes:
+            self._lanes = lanes
+            self.lanesChanged.emit(lanes)
 
     def apply_config(self, config: RunConfig) -> None:
         """Use new settings: restart the run with them, still playing if it was."""

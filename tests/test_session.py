@@ -113,8 +113,9 @@ def test_newer_unknown_and_foreign_files_are_refused_clearly(tmp_path):
     rso, sgd = _pair(cycles=1)
     path = save_session(tmp_path / "ok.rso.npz", rso, sgd)
 
-    newer = _rewrite_header(path, tmp_path / "newer.npz", lambda h: h["extra"].update(session_version=SESSION_VERSION + 1))
-    with pytest.raises(SessionError, match=rf"saved by a newer rso .*session format version {SESSION_VERSION + 1}.*upgrade rso"):
+    later = SESSION_VERSION + 1
+    newer = _rewrite_header(path, tmp_path / "newer.npz", lambda h: h["extra"].update(session_version=later))
+    with pytest.raises(SessionError, match=rf"saved by a newer rso .*session format version {later}.*upgrade rso"):
         load_session(newer, dataset=sample(), backend=NUMPY)
     newer_file = _rewrite_header(path, tmp_path / "newer2.npz", lambda h: h.update(version=7))
     with pytest.raises(SessionError, match="newer rso"):

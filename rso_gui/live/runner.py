@@ -46,6 +46,7 @@ from rso_engine.vocabulary import DEFAULT_LANDSCAPE, LandscapeMode, RunState, la
 
 from . import probes
 from .info import build_info
+from .lanes import DEFAULT_FAIRNESS, LaneSet, LaneSpec, run_lanes
 from .loading import error_message, expected_error, load_dataset_stoppable
 from .snapshot import TRACE_EMPTY, TRACE_LEN, CurveView, LayerStats, RunInfo, SliceView, Snapshot
 
@@ -84,6 +85,7 @@ class Runner:
         on_notice: Callable[[str], None] | None = None,
         on_ready: Callable[[RunInfo], None] | None = None,
         session: str | None = None,
+        lanes: tuple[LaneSpec, ...] = (), fairness: str = DEFAULT_FAIRNESS,  # extra race lanes (lanes.py)
     ):
         self.config = config.validated()
         self.session = session  # a saved session (rso_engine.session) to continue instead of a fresh run
@@ -112,6 +114,7 @@ class Runner:
         self.info: RunInfo | None = None
         self.rso: RSOTrainer | None = None
         self.sgd: SGDTrainer | None = None
+        self.lanes = LaneSet(lanes, fairness)
         # counters, for tests and benchmarks
         self.weight_events = 0
         self.bursts = 0
@@ -268,6 +271,7 @@ class Runner:
             self.rso = RSOTrainer(cfg, dataset=dataset)
             if self.sgd_enabled:
                 self.sgd = SGDTrainer(cfg.replace(algorithm="sgd"), dataset=dataset)
+        self.lanes.prepare(cfg, dataset, opened.lanes if self.session is not None else None)
         fresh = not self.rso.history  # a restored run continues without a first Evaluated(0)
         self._gen = self.rso.events()
         if fresh:
@@ -294,10 +298,14 @@ class Runner:
             if self._calls:
                 self._run_calls()
             mode = self._mode
-            if rso.finished or mode == PAUSE:
-                self._idle(RunState.FINISHED if rso.finished else RunState.PAUSED, mode)
+            over = rso.finished and self.lanes.finished
+            if over or mode == PAUSE:
+                self._idle(RunState.FINISHED if over else RunState.PAUSED, mode)
                 continue
             self._set_state(RunState.RUNNING)
+            if rso.finished:  # the main run is over and other lanes still race
+                run_lanes(self)
+                continue
             rate = self._rate
             slow = mode == STEP_WEIGHT or (mode == PLAY and rate is not None and rate <= SLOW_RATE)
             if mode == STEP_WEIGHT or slow or self._probe:
@@ -316,6 +324,8 @@ class Runner:
                 self._finish()
                 continue
             self._sync_sgd()
+            for message in self.lanes.catch_up(rso, stop=lambda m=mode: self._stop or self._mode != m):
+                self.on_notice(message)
             step_done = (mode == STEP_WEIGHT and kind == "weight") or (
                 # a layer step that starts right at a layer's end (after single steps) runs the next layer
                 mode == STEP_LAYER and kind in ("layer", "cycle") and self._layer_weights > 0
@@ -409,6 +419,8 @@ class Runner:
 
     def _finish(self) -> None:
         self._sync_sgd(to_end=True)
+        if not self.lanes.finished:  # the other lanes finish their race first (lanes.run_lanes)
+            return
         self._publish(landscape=True, state=RunState.FINISHED)  # first: whoever sees the pause sees this
         with self._cond:
             self._mode = PAUSE
@@ -477,6 +489,7 @@ class Runner:
             rso_seconds=rso.seconds,
             finished=rso.finished,
             extra=extra,
+            lanes=self.lanes.views(next(iter(self.info.filter_params), None)) if self.info is not None else (),
             algorithm=probes.algorithm_view(rso, ev, self._mode in (PAUSE, STEP_WEIGHT) or (
                 self._mode == PLAY and self._rate is not None and self._rate <= SLOW_RATE)),
         )

@@ -148,6 +148,22 @@ class AlgorithmView:
 
 
 @dataclass(frozen=True)
+class LaneView:
+    """One extra lane of a race (rso_gui/live/lanes.py), copied out with the snapshot: its number (the main
+    run is lane 1), name, algorithm, history, first-layer filters and forward samples."""
+
+    number: int
+    label: str
+    algorithm: str  # "rso" or "sgd"
+    history: tuple[Evaluated, ...]
+    filter_param: str | None  # the tensor ``filters`` is (the first the filter panel shows)
+    filters: np.ndarray | None
+    forward_samples: int
+    finished: bool
+    error: str | None = None  # the lane stopped (e.g. an SGD lane diverged)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the views draw, copied out of the engine at one consistent moment."""
 
@@ -176,3 +192,4 @@ class Snapshot:
     finished: bool
     extra: dict[str, Any] = field(default_factory=dict)
     algorithm: AlgorithmView | None = None
+    lanes: tuple[LaneView, ...] = ()  # the race's extra lanes (none: the main run and its SGD baseline only)

@@ -1,0 +1,198 @@
+"""Race lanes: the fairness rule, lanes that advance level with the main run, sessions, the compare panel."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from rso_engine.session import load_session
+from rso_engine.vocabulary import RunState
+from rso_gui.live.lanes import (
+    MAX_LANES,
+    LaneSet,
+    LaneSpec,
+    lane_config,
+    max_lanes,
+    next_lane,
+    progress,
+    variant,
+)
+from rso_gui.live.runner import PAUSE, Runner
+
+TIMEOUT = 60.0
+
+
+def wait_for(cond, timeout=TIMEOUT):
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.005)
+
+
+# ------------------------------------------------------------------------------------------ the rule
+def test_the_rule_picks_the_unfinished_run_furthest_behind_main_first_on_ties():
+    assert next_lane([10, 5, 7], [False, False, False]) == 1
+    assert next_lane([5, 5, 7], [False, False, False]) == 0  # a tie: the main run goes first
+    assert next_lane([3, 5, 7], [True, False, False]) == 1  # a finished run never goes
+    assert next_lane([3, 5, 7], [True, True, True]) is None
+    assert next_lane([9, 9, 2], [False, False, False]) == 2
+    with pytest.raises(ValueError):
+        next_lane([1, 2], [False])
+
+
+def test_lane_settings_share_model_data_and_seed_with_the_main_run(tiny):
+    other = tiny.replace(model="twoconv", seed=7, n_train=512, batch_size=128, update="layer-parallel")
+    cfg = lane_config(tiny, other)
+    assert (cfg.model, cfg.seed, cfg.n_train, cfg.dataset) == (tiny.model, tiny.seed, tiny.n_train, tiny.dataset)
+    assert (cfg.batch_size, cfg.update) == (128, "layer-parallel")
+    assert variant(tiny, "SGD").config.algorithm == "sgd"
+    assert variant(tiny, "RSO batch 256").config.batch_size == 256
+    assert max_lanes(True) == MAX_LANES - 1 and max_lanes(False) == MAX_LANES
+    with pytest.raises(ValueError, match="at most"):
+        LaneSet([variant(tiny, "SGD")] * (MAX_LANES + 1))
+    with pytest.raises(ValueError, match="fairness"):
+        LaneSet((), "fastest")
+    spec = variant(tiny, "RSO layer-parallel")
+    assert LaneSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_catch_up_keeps_every_lane_within_one_exact_state_of_the_main_run(tiny):
+    """Driven by hand: after each main chunk the lanes behind advance until none is behind, so each lane's
+    forward samples reach the main run's and exceed it by less than one of the lane's own chunks."""
+    from rso_engine.events import ChunkDone
+    from rso_engine.training import RSOTrainer
+
+    main = RSOTrainer(tiny)
+    main.set_chunking(4)
+    lanes = LaneSet([variant(tiny, "RSO batch 64"), variant(tiny, "SGD")], "samples")
+    lanes.prepare(tiny, main.dataset)
+    lanes.lanes[0].trainer.set_chunking(3)
+    gen = main.events()
+    next(gen)
+    chunks = 0
+    for ev in gen:
+        if type(ev) is not ChunkDone:
+            continue
+        chunks += 1
+        lanes.catch_up(main)
+        m = progress(main, "samples")
+        rso_lane, sgd_lane = (lane.trainer for lane in lanes.lanes)
+        assert m <= progress(rso_lane, "samples") < m + 3 * 3 * 64  # one chunk: 3 weights × 3 passes × 64
+        if not sgd_lane.finished:  # (the SGD lane's whole run is 16 steps of 32 images)
+            assert m <= progress(sgd_lane, "samples") < m + sgd_lane.batch_size
+        if chunks == 12:
+            break
+    assert lanes.lanes[0].trainer.steps >= main.steps * 16 // 64 > 0 and lanes.lanes[1].trainer.finished
+
+
+# ------------------------------------------------------------------------------------------ the runner
+@pytest.fixture
+def start():
+    made = []
+
+    def make(config, **kw):
+        r = Runner(config, **kw)
+        t = threading.Thread(target=r.run, name="test-runner")
+        t.start()
+        made.append((r, t))
+        wait_for(lambda: r.state in (RunState.PAUSED, RunState.RUNNING, "error"))
+        return r
+
+    yield make
+    for r, t in made:
+        r.stop()
+        t.join(TIMEOUT)
+        assert not t.is_alive()
+
+
+@pytest.fixture
+def small(tiny):
+    """conv1 only (40 weights a cycle): a whole race in well under a second of compute."""
+    return tiny.replace(train_layers=["conv1"], cycles=3)
+
+
+@pytest.mark.parametrize("rule", ["samples", "cycles"])
+def test_the_runner_races_the_lanes_fairly_to_the_end(start, small, rule):
+    lanes = (variant(small, "RSO batch 64"), variant(small, "SGD"))
+    r = start(small, sgd=True, lanes=lanes, fairness=rule)
+    levels = []
+
+    def measure():  # on the engine thread, between bursts: the exact counts
+        runs = [r.rso, *r.lanes.trainers]
+        return [progress(t, rule) for t in runs], [t.finished for t in runs], [len(t.history) for t in runs]
+
+    seen = []
+    r.set_rate(60)
+    r.play()
+    while r.state != RunState.FINISHED:
+        try:
+            levels.append(r.call_between(measure).result(TIMEOUT))
+        except RuntimeError:
+            break
+        if r.latest is not None:
+            seen.append(r.latest)
+        time.sleep(0.02)
+    wait_for(lambda: r.state == RunState.FINISHED)
+    snap = r.latest
+    assert snap.finished and [v.number for v in snap.lanes] == [2, 3]
+    assert [v.label for v in snap.lanes] == ["RSO batch 64", "SGD"]
+    assert [v.algorithm for v in snap.lanes] == ["rso", "sgd"]
+    for view, lane in zip(snap.lanes, r.lanes.lanes, strict=True):
+        assert view.finished and lane.trainer.finished and len(view.history) == small.cycles + 1
+        assert view.filters is not None and view.filters.shape == snap.params[view.filter_param].shape
+    # each lane's history grew during the race, not only at its end
+    assert len({s.lanes[0].history[-1].cycle for s in seen if s.lanes}) >= 3
+    # fair: whenever the main run was still going, no lane was behind it by more than one of its exact states
+    main_rso, lane_rso, lane_sgd = (r.rso, *r.lanes.trainers)
+    step = {
+        "samples": (3 * main_rso.config.batch_size, 3 * 64, lane_sgd.batch_size),
+        "cycles": (1 / main_rso.weights_per_cycle, 1 / lane_rso.weights_per_cycle, 1 / lane_sgd.steps_per_epoch),
+    }[rule]
+    checked = 0
+    for prog, done, _ in levels:
+        if done[0]:
+            continue
+        for k in (1, 2):
+            if not done[k]:
+                assert prog[k] >= prog[0] - 1e-9, (rule, prog)  # caught up
+                # and ahead by less than one of its own chunks (RSO: the trainer's chunk, at most 64 weights)
+                assert prog[k] - prog[0] < step[k] * (64 if k == 1 else 1) + step[0] * 64, (rule, prog)
+                checked += 1
+    assert checked >= 3 and r.lanes.rounds > 0
+
+
+def test_a_session_with_lanes_continues_each_lane_exactly(start, small, tmp_path):
+    from rso_engine.session import save_session
+
+    lanes = (variant(small, "RSO batch 64"), variant(small, "SGD"))
+    r = start(small, sgd=True, lanes=lanes)
+    for _ in range(3):
+        r.step_weight(7)
+        wait_for(lambda: r.mode == PAUSE and r.state == RunState.PAUSED)
+    path = r.call_between(lambda: save_session(tmp_path / "race.rso.npz", r.rso, r.sgd, lanes=r.lanes.trainers)).result(
+        TIMEOUT
+    )
+    before = [
+        ({k: np.array(v) for k, v in t.model.params.items()}, list(t.history), t.forward_samples)
+        for t in r.lanes.trainers
+    ]
+    assert all(fs > 0 for _, _, fs in before)
+    opened = load_session(path, dataset=r.rso.dataset)
+    assert len(opened.lanes) == 2
+    for (params, history, fs), t in zip(before, opened.lanes, strict=True):
+        assert all(np.array_equal(params[k], np.asarray(t.model.params[k])) for k in params)
+        assert [h._replace(seconds=0) for h in history] == [h._replace(seconds=0) for h in t.history]
+        assert t.forward_samples == fs
+    # continued in a runner: the lanes pick up where they were and run to the same end as uninterrupted
+    r2 = start(small, sgd=True, lanes=lanes, session=str(path))
+    assert [v.forward_samples for v in r2.latest.lanes] == [fs for _, _, fs in before]
+    r.play()
+    r2.play()
+    wait_for(lambda: r.state == RunState.FINISHED and r2.state == RunState.FINISHED)
+    for a, b in zip(r.lanes.trainers, r2.lanes.trainers, strict=True):
+        assert all(np.array_equal(np.asarray(a.model.params[k]), np.asarray(b.model.params[k])) for k in a.model.params)
+        assert [h._replace(seconds=0) for h in a.history] == [h._replace(seconds=0) for h in b.history]
