@@ -18,7 +18,16 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFontMetrics, QImage, QPixmap
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from rso_engine.events import CHOICE_NAMES, MINUS, PLUS, STAY
 from rso_engine.vocabulary import RunState
@@ -103,11 +112,20 @@ class AlgorithmPanel(Panel):
         self.variant = QLabel("–")
         self.variant.setWordWrap(True)
         self.body.addWidget(self.variant)
-        self.lines = QVBoxLayout()
+        # the lines scroll rather than squeeze into each other when the panel is short (every panel at once
+        # in presentation mode)
+        sheet = QWidget()
+        self.lines = QVBoxLayout(sheet)
+        self.lines.setContentsMargins(0, 0, 0, 0)
         self.lines.setSpacing(2)
-        self.body.addLayout(self.lines)
+        self.lines.addStretch(1)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(sheet)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.body.addWidget(self.scroll, 1)
         self.thumbs = QLabel()
-        self.body.addStretch(1)
         self._rows: dict[str, tuple[QFrame, QLabel, QLabel, QLabel]] = {}
         self._key: tuple | None = None
         self.lit: str | None = None  # the lit line's key
@@ -133,7 +151,8 @@ class AlgorithmPanel(Panel):
             frame.deleteLater()
         self._rows = {}
         t = self.theme
-        indent_px = QFontMetrics(t.font(0.9)).horizontalAdvance("MM")
+        scale = 1.0 if t.presentation else 0.9  # the code's font
+        indent_px = QFontMetrics(t.font(scale)).horizontalAdvance("MM") * 3 // 4
         for number, (name, indent, code) in enumerate(algorithm_lines(*key), start=1):
             frame = QFrame()
             frame.setObjectName("algoLine")
@@ -142,7 +161,7 @@ class AlgorithmPanel(Panel):
             grid.setHorizontalSpacing(8)
             grid.setVerticalSpacing(0)
             num = QLabel(str(number))
-            num.setFixedWidth(QFontMetrics(t.font(0.9)).horizontalAdvance("00"))
+            num.setFixedWidth(QFontMetrics(t.font(scale)).horizontalAdvance("00"))
             num.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
             text = QLabel(code)
             text.setTextFormat(Qt.TextFormat.PlainText)
@@ -160,22 +179,27 @@ class AlgorithmPanel(Panel):
                 count.setWordWrap(True)
                 count.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
                 count.setContentsMargins(indent * indent_px + indent_px, 0, 0, 0)
-                grid.addWidget(count, 3, 1, 1, 2)
-            else:
-                grid.addWidget(count, 0, 2)
-            grid.addWidget(value, 1, 1, 1, 2)
+                grid.addWidget(count, 3, 1)
+                grid.addWidget(value, 1, 1)
+            else:  # beside the value, under the code: the code alone sets the panel's narrowest width
+                row = QHBoxLayout()
+                row.setSpacing(8)
+                row.addWidget(value, 1)
+                row.addWidget(count, 0, Qt.AlignmentFlag.AlignTop)
+                grid.addLayout(row, 1, 1)
             grid.setColumnStretch(1, 1)
             for w in (num, text, value, count):
-                w.setFont(t.font(0.9))
+                w.setFont(t.font(scale))
             text.setMinimumWidth(text.sizeHint().width())  # the code is never cut
             for w in (num, count):
                 w.setStyleSheet(f"color: {t.muted}")
-            self.lines.addWidget(frame)
+            self.lines.insertWidget(self.lines.count() - 1, frame)
             if name == "batch":
                 self.thumbs = QLabel()
+                self.thumbs.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
                 self.thumbs.setContentsMargins(indent * indent_px + indent_px, 0, 0, 0)
                 self.thumbs.setVisible(False)
-                grid.addWidget(self.thumbs, 2, 1, 1, 2)
+                grid.addWidget(self.thumbs, 2, 1)
             self._rows[name] = (frame, text, value, count)
         self.lit = None
         self.variant.setText(self._variant_text(view))
@@ -192,11 +216,18 @@ class AlgorithmPanel(Panel):
     def apply_theme(self, theme: Theme) -> None:
         super().apply_theme(theme)
         self.variant.setFont(theme.font(0.85))
+        self.scroll.viewport().setAutoFillBackground(False)
+        self.scroll.widget().setAutoFillBackground(False)
         self.variant.setStyleSheet(f"color: {theme.muted}")
         self._key = None  # rebuilt with the new fonts at the next snapshot
         if self._snap is not None and self._snap.algorithm is not None:
             self._build(self._snap.algorithm)
             self._draw(self._snap)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self._snap is not None and self._rows:
+            self._draw(self._snap)  # as many batch images as the new width takes
 
     def has_content(self) -> bool:
         return self._has
@@ -296,7 +327,11 @@ class AlgorithmPanel(Panel):
         images = view.batch_images if bind and stage >= 0 else None
         if images is not None and len(images):
             h = int(self.variant.fontMetrics().lineSpacing() * (2.6 if t.presentation else 2.2))
-            self.thumbs.setPixmap(thumbnails(images, h))
+            room = self.thumbs.contentsRect().width() if self.thumbs.isVisible() else self.scroll.viewport().width()
+            scale = max(1, h // images.shape[2])
+            k = max(1, min(len(images), room // (images.shape[3] * scale + 4)))  # as many as fit
+            self.thumbs.setPixmap(thumbnails(images[:k], h))
+            self.thumbs.setFixedHeight(images.shape[2] * scale)
             self.thumbs.setVisible(True)
         else:
             self.thumbs.clear()

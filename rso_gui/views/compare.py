@@ -1,4 +1,6 @@
-"""Panel 4: RSO against SGD — test accuracy and test loss of both, on the same model, data and seed.
+"""Panel 4: the runs compared — test accuracy and test loss of RSO, its SGD baseline and any race lanes
+(rso_gui/live/lanes.py; colours, markers and filter rows in :mod:`rso_gui.views.lanes`), on the same model,
+data and seed.
 
 The x-axis is switchable: cycles (RSO) and epochs (SGD); weight updates (RSO tries one scalar per
 update, an SGD step updates every parameter); forward-pass samples (images pushed through the network,
@@ -19,10 +21,11 @@ from ..live.snapshot import Snapshot
 from ..theme import Theme
 from .base import Panel
 from .hover import HoverReadout
+from .lanes import LaneRows, lane_key, run_color, run_mark, run_symbol
 
 
 class ComparePanel(Panel):
-    title = "RSO vs SGD"
+    title = "Runs compared"
     axisChanged = Signal(str)
 
     def __init__(self, parent=None):
@@ -42,9 +45,12 @@ class ComparePanel(Panel):
 
         self.summary = QLabel("–")
         self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setWordWrap(True)  # a narrow panel (every panel at once on a projector) wraps, never cuts
         self.body.addWidget(self.summary)
         self.plots = pg.GraphicsLayoutWidget()
         self.body.addWidget(self.plots, 1)
+        self.lane_rows = LaneRows()  # each lane's first-layer filters (only while lanes race)
+        self.body.addWidget(self.lane_rows)
         self.acc = self.plots.addPlot(row=0, col=0)
         self.loss = self.plots.addPlot(row=1, col=0)
         self.loss.setXLink(self.acc)
@@ -58,7 +64,8 @@ class ComparePanel(Panel):
         self.curves = {}
         for algo in ("rso", "sgd"):
             self.curves[algo] = (self.acc.plot(skipFiniteCheck=True), self.loss.plot(skipFiniteCheck=True))
-        self._hist: dict[str, tuple[Evaluated, ...]] = {"rso": (), "sgd": ()}
+        self._hist: dict[str, tuple[Evaluated, ...]] = {"rso": (), "sgd": ()}  # then "lane2", … (lanes)
+        self._names: dict[str, tuple[str, str]] = {"rso": ("RSO", "rso"), "sgd": ("SGD", "sgd")}  # name, algorithm
         self._data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.hover = {
             "accuracy": HoverReadout(self.acc, lambda x, _y: self.readout(x, "accuracy")),
@@ -100,19 +107,28 @@ class ComparePanel(Panel):
         self.plots.setBackground(theme.background)
         for p in (self.acc, self.loss):
             self.style_plot(p)
-        sym = theme.marker * 0.8
-        for algo, color, symbol in (("rso", theme.rso, "o"), ("sgd", theme.sgd, "s")):
-            pen = theme.pen(color)
-            for c in self.curves[algo]:
-                c.setPen(pen)
-                c.setSymbol(symbol)
-                c.setSymbolSize(sym)
-                c.setSymbolBrush(pg.mkBrush(color))
-                c.setSymbolPen(theme.pen(color, 1))
+        for algo in self.curves:
+            self._style_curves(algo)
+        self.lane_rows.apply_theme(theme)
         self.summary.setFont(theme.font(1.0))
         for h in self.hover.values():
             h.apply_theme(theme)
         self._redraw()
+
+    def _style_curves(self, algo: str) -> None:
+        theme = self.theme
+        color = run_color(theme, algo)
+        pen = theme.pen(color)
+        for c in self.curves[algo]:
+            c.setPen(pen)
+            c.setSymbol(run_symbol(algo))
+            c.setSymbolSize(theme.marker * 0.8)
+            c.setSymbolBrush(pg.mkBrush(color))
+            c.setSymbolPen(theme.pen(color, 1))
+
+    def set_info(self, info) -> None:
+        super().set_info(info)
+        self.lane_rows.set_info(info)
 
     def has_content(self) -> bool:
         return self._has
@@ -122,25 +138,30 @@ class ComparePanel(Panel):
         epoch, test accuracy and loss (``what`` first)."""
         axis = X_AXES[self.x_axis]
         lines = []
-        for algo in ("rso", "sgd"):
+        for algo in self._hist:
             xs, acc, loss = self._data.get(algo, (np.empty(0),) * 3)
             if not len(xs):
                 continue
             i = int(np.argmin(np.abs(xs - x)))
             row = [r for r in self._hist[algo] if float(getattr(r, axis.field)) == xs[i]][-1:]
-            unit = "cycle" if algo == "rso" else "epoch"
+            unit = "cycle" if self._names[algo][1] == "rso" else "epoch"
             where = f"{unit} {row[0].cycle}" if row else ""
             if axis.field != "cycle":
                 where += f" · {axis.label.split(' (')[0]} {xs[i]:,.4g}"
             values = [f"{acc[i]:.1f}%", f"loss {loss[i]:.3f}"]
             if what == "loss":
                 values.reverse()
-            lines.append(f"{algo.upper()} {where}: {' · '.join(values)}")
+            lines.append(f"{self._names[algo][0]} {where}: {' · '.join(values)}")
         return "\n".join(lines) or None
 
     # ------------------------------------------------------------------------------------------ drawing
     def update_view(self, snap: Snapshot) -> None:
         hist = {"rso": snap.rso_history, "sgd": snap.sgd_history}
+        self._names["rso"] = ("1 · RSO" if snap.lanes else "RSO", "rso")  # the main run is lane 1 of a race
+        for lane in snap.lanes:  # the race's extra lanes, each its own curve and legend entry
+            hist[lane_key(lane.number)] = lane.history
+            self._names[lane_key(lane.number)] = (f"{lane.number} · {lane.label}", lane.algorithm)
+        self.lane_rows.update_lanes(snap)
         if {k: len(v) for k, v in hist.items()} != {k: len(v) for k, v in self._hist.items()} or any(
             a and b and a[-1] is not b[-1] for a, b in ((hist[k], self._hist[k]) for k in hist)
         ):
@@ -152,7 +173,10 @@ class ComparePanel(Panel):
         log = self.log_box.isChecked()
         self.loss.setLabel("bottom", axis.label + (" (log)" if log else ""))
         data = {}
-        for algo in ("rso", "sgd"):
+        for algo in self._hist:
+            if algo not in self.curves:  # a new lane
+                self.curves[algo] = (self.acc.plot(skipFiniteCheck=True), self.loss.plot(skipFiniteCheck=True))
+                self._style_curves(algo)
             rows = self._hist[algo]
             x = np.array([getattr(r, axis.field) for r in rows], dtype=float)
             acc = np.array([100 * r.test_accuracy for r in rows])
@@ -164,7 +188,8 @@ class ComparePanel(Panel):
         self._data = data
 
         def set_data():
-            for algo, (x, acc, loss) in data.items():
+            for algo in self.curves:
+                x, acc, loss = data.get(algo, (np.empty(0),) * 3)  # (a lane no longer raced: hidden)
                 for curve, y in zip(self.curves[algo], (acc, loss), strict=True):
                     if len(x):
                         curve.setData(x, y)
@@ -182,17 +207,18 @@ class ComparePanel(Panel):
             set_data()
         t = self.theme
         parts = []
-        for algo in ("rso", "sgd"):
+        for algo in self._hist:
             rows = self._hist[algo]
             if not rows:
                 continue
             last = rows[-1]
-            unit = "cycle" if algo == "rso" else "epoch"
-            color = t.rso if algo == "rso" else t.sgd
-            mark = "●" if algo == "rso" else "■"  # the curves' symbols
+            name, algorithm = self._names[algo]
+            unit = "cycle" if algorithm == "rso" else "epoch"
+            color = run_color(t, algo)
+            mark = run_mark(algo)  # the curves' symbols
             parts.append(
                 self.label_html(
-                    f"{mark} <b>{algo.upper()}</b> {100 * last.test_accuracy:.1f}% · loss {last.test_loss:.3f} "
+                    f"{mark} <b>{name}</b> {100 * last.test_accuracy:.1f}% · loss {last.test_loss:.3f} "
                     f"({unit} {last.cycle})",
                     color,
                 )

@@ -8,11 +8,13 @@ symmetric colour levels (±3σ_d of its layer) and the current weight outlined. 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QPainter
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtGui import QBrush, QColor, QFontMetrics, QPainter
+from PySide6.QtWidgets import QBoxLayout, QLabel, QSizePolicy, QWidget
 
 from rso_engine.vocabulary import RunState
 
@@ -22,6 +24,14 @@ from .base import Panel, make_view_box, rect_item
 from .tiles import TileLayout
 
 LEVEL_SIGMAS = 3.0  # colour levels of weights: ±3σ_d of their layer
+
+
+def short_name(name: str) -> str:
+    """A layer's name in a few letters, for where the whole one does not fit: conv6 → c6, relu2 → r2."""
+    if len(name) <= 3:
+        return name
+    m = re.fullmatch(r"([A-Za-z])[A-Za-z_]*?(\d+)", name)
+    return f"{m.group(1)}{m.group(2)}" if m else name
 
 
 class NetworkDiagram(QWidget):
@@ -81,7 +91,9 @@ class NetworkDiagram(QWidget):
             p.setBrush(QBrush(Qt.BrushStyle.NoBrush))
             p.drawRect(rect)
             p.setPen(t.color("foreground" if param else "muted"))
-            label = fm.elidedText(name, Qt.TextElideMode.ElideRight, int(bw) - 4)
+            room = int(bw) - 4
+            label = name if fm.horizontalAdvance(name) <= room else short_name(name)
+            label = fm.elidedText(label, Qt.TextElideMode.ElideRight, room)
             p.drawText(rect, Qt.AlignmentFlag.AlignCenter, label)
             x += bw + gap
         p.end()
@@ -126,9 +138,14 @@ class WeightPanel(Panel):
         self.heat_box.addItem(self.heat_img)
         self.heat_rect = rect_item(self.theme)
         self.heat_box.addItem(self.heat_rect, ignoreBounds=True)
-        self.body.addWidget(self.heat, 3)
+        # the heat map and the decisions below it, or beside it when the panel is wide (a stage in
+        # presentation mode): the heat map then gets the panel's height instead of a third of it
+        self.split_box = QBoxLayout(QBoxLayout.Direction.TopToBottom)
+        self.split_box.addWidget(self.heat, 3)
+        self.body.addLayout(self.split_box, 1)
 
-        bottom = QHBoxLayout()
+        bottom = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        self.side_box = bottom
         self.trace = pg.GraphicsLayoutWidget()
         self.trace_label = self.trace.addLabel("last decisions (newest right)", row=0, col=0)
         self.trace_box = make_view_box(lock_aspect=False, invert_y=True)
@@ -148,7 +165,7 @@ class WeightPanel(Panel):
         rp.addItem(self.bars_all)
         rp.addItem(self.bars_now)
         bottom.addWidget(self.rates, 2)
-        self.body.addLayout(bottom, 2)
+        self.split_box.addLayout(bottom, 2)
 
         self._layouts: dict[str, TileLayout] = {}
         self._param: str | None = None
@@ -166,8 +183,10 @@ class WeightPanel(Panel):
             self._layouts[name] = TileLayout(shape, info.dense_inputs.get(name))
         self._param = None
         names = [name for name, _ in info.plan]
-        self.rates.getPlotItem().getAxis("bottom").setTicks([list(enumerate(names))])
-        self.rates.getPlotItem().setXRange(-0.6, len(names) - 0.4, padding=0)
+        self._tick_names = names
+        self._set_ticks()
+        # room for the outer bars' tick labels, which are wider than half a bar
+        self.rates.getPlotItem().setXRange(-0.9, len(names) - 0.1, padding=0)
         self.diagram.update()
 
     def apply_theme(self, theme: Theme) -> None:
@@ -176,25 +195,55 @@ class WeightPanel(Panel):
         for w in (self.heat, self.trace, self.rates):
             w.setBackground(theme.background)
         self.style_plot(self.rates.getPlotItem())
+        self._set_ticks()
         self.rates.getPlotItem().showGrid(x=False, y=True, alpha=0.25)
-        self.rates.getPlotItem().setTitle(
-            f"weights changed, %: {self.label_html('■', theme.border)} all cycles "
-            f"{self.label_html('■', theme.rso)} this sweep",
-            color=theme.foreground,
-            size=f"{theme.font_pt * 0.85:.0f}pt",
-        )
+        self._rates_title = None
+        self._set_rates_title()
         self.heat_img.setColorMap(theme.weight_cmap())
         self.heat_rect.setPen(theme.pen("highlight", max(3.0, theme.line)))
         self.bars_all.setOpts(brush=pg.mkBrush(QColor(theme.border)), pen=theme.pen("border", 1))
         self.bars_now.setOpts(brush=pg.mkBrush(QColor(theme.rso)), pen=theme.pen("rso", 1))
         self._lut = theme.choice_lut()
         self.where.setFont(theme.font(1.0))
-        self.text_lines(self.where)
+        self.text_lines(self.where, 3.2)  # three lines: a narrow panel (a small screen's stage) needs them
         self._rates_shown = None
         for label in (self.heat_label, self.trace_label):
             label.setAttr("color", theme.foreground)
             label.setAttr("size", f"{theme.font_pt * 0.9:.0f}pt")
             label.setText(label.text)
+
+    def _set_ticks(self) -> None:
+        """The layers under the bars: their names, or short ones (c6, bn6) when the names would overlap."""
+        names = getattr(self, "_tick_names", [])
+        if not names:
+            return
+        axis = self.rates.getPlotItem().getAxis("bottom")
+        fm = QFontMetrics(self.theme.font(0.9))
+        per_bar = max(1, self.rates.width() - 60) / (len(names) + 0.8)
+        fits = max(fm.horizontalAdvance(n) for n in names) + 6 <= per_bar
+        axis.setTicks([[(i, n if fits else short_name(n)) for i, n in enumerate(names)]])
+
+    def _set_rates_title(self) -> None:
+        """The bars' title with its colour legend, or without the legend when the plot is too narrow."""
+        t = self.theme
+        legend = f" {self.label_html('■', t.border)} all {self.label_html('■', t.rso)} this sweep"
+        full = QFontMetrics(t.font(0.85)).horizontalAdvance("% changed ■ all ■ this sweep") + 70
+        title = "% changed" + (legend if self.rates.width() >= full else "")
+        if title != getattr(self, "_rates_title", None):
+            self._rates_title = title
+            self.rates.getPlotItem().setTitle(title, color=t.foreground, size=f"{t.font_pt * 0.85:.0f}pt")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._set_ticks()
+        self._set_rates_title()
+        wide = self.width() > 1.5 * self.height()
+        direction = QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom
+        if self.split_box.direction() != direction:
+            self.split_box.setDirection(direction)
+            self.side_box.setDirection(
+                QBoxLayout.Direction.TopToBottom if wide else QBoxLayout.Direction.LeftToRight
+            )
 
     def has_content(self) -> bool:
         return self._has
