@@ -18,6 +18,8 @@ from PySide6.QtCore import Qt
 from rso_engine.experiment import save_history
 from rso_engine.plots import save_filter_grid, save_histories_plot
 
+from .live.lanes import lane_config
+
 DEFAULT_SIZE = (1200, 800)
 
 
@@ -111,12 +113,21 @@ def _snapshot(window):
 
 
 def export_history(window, path: str | Path, which: str = "rso") -> Path:
-    """The RSO (``which="rso"``) or SGD history to CSV (``.csv``) or JSON (other suffixes, with the config)."""
+    """The RSO (``which="rso"``), SGD (``"sgd"``) or a race lane's (``"lane2"``, …) history to CSV (``.csv``)
+    or JSON (other suffixes, with the run's config)."""
     snap = _snapshot(window)
-    history = snap.rso_history if which == "rso" else snap.sgd_history
+    cfg = window.controller.config
+    lanes = {f"lane{v.number}": v for v in snap.lanes}
+    if which in lanes:
+        history = lanes[which].history
+        specs = window.controller.lanes
+        number = lanes[which].number
+        if number - 2 < len(specs):
+            cfg = lane_config(cfg, specs[number - 2].config)
+    else:
+        history = snap.rso_history if which == "rso" else snap.sgd_history
     if not history:
         raise ExportError(f"there is no {which.upper()} history in this run")
-    cfg = window.controller.config
     if which == "sgd":
         cfg = cfg.replace(algorithm="sgd")
     return save_history(path, list(history), cfg)
@@ -129,11 +140,14 @@ def export_comparison(
     dpi: int = 100,
     panels: tuple[str, ...] = ("accuracy", "loss"),
 ) -> Path:
-    """The RSO-vs-SGD figure (matplotlib, as ``rso compare`` draws it) to PNG/SVG/PDF."""
+    """The RSO-vs-SGD figure (matplotlib, as ``rso compare`` draws it) to PNG/SVG/PDF, with every race lane."""
     snap = _snapshot(window)
-    histories = {"RSO": list(snap.rso_history)}
+    histories = {"RSO" if not snap.lanes else "1 · RSO": list(snap.rso_history)}
     if snap.sgd_history:
         histories["SGD"] = list(snap.sgd_history)
+    for lane in snap.lanes:
+        if lane.history:
+            histories[f"{lane.number} · {lane.label}"] = list(lane.history)
     return save_histories_plot(path, histories, window.compare_x_axis(), size=size, dpi=dpi, panels=panels)
 
 
@@ -158,7 +172,8 @@ def export_filters(
 
 def export_all(window, folder: str | Path, size: tuple[int, int] = DEFAULT_SIZE, dpi: int = 100) -> list[Path]:
     """Everything into ``folder``: each plot as PNG and SVG, each panel as PNG, the RSO-vs-SGD figure, the
-    histories as CSV and JSON, the filters of each layer as PNG."""
+    histories (RSO, SGD, each race lane: ``history-lane2-….csv``) as CSV and JSON, the filters of each layer
+    as PNG."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -169,10 +184,12 @@ def export_all(window, folder: str | Path, size: tuple[int, int] = DEFAULT_SIZE,
         written.append(export_panel_png(panel, folder / f"panel-{slug(panel.title)}.png"))
     snap = _snapshot(window)
     written.append(export_comparison(window, folder / "rso-vs-sgd.png", size=size, dpi=dpi))
-    for which, hist in (("rso", snap.rso_history), ("sgd", snap.sgd_history)):
+    runs = [("rso", "rso", snap.rso_history), ("sgd", "sgd", snap.sgd_history)]
+    runs += [(f"lane{v.number}", f"lane{v.number}-{slug(v.label)}", v.history) for v in snap.lanes]
+    for which, name, hist in runs:
         if hist:
             for ext in ("csv", "json"):
-                written.append(export_history(window, folder / f"history-{which}.{ext}", which))
+                written.append(export_history(window, folder / f"history-{name}.{ext}", which))
     for layer in filter_layers(window):
         written.append(export_filters(window, folder / f"filters-{slug(layer)}.png", layer, dpi=dpi))
     return written

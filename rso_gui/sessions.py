@@ -14,11 +14,14 @@ from rso_engine.config import ConfigError, RunConfig
 from rso_engine.session import SessionError, read_session_info, save_session, session_path
 from rso_engine.vocabulary import RunState
 
+from .live.lanes import DEFAULT_FAIRNESS, FAIRNESS, LaneSpec
+
 SAVE_TIMEOUT_S = 60.0
 
 
 def save_window_session(window, path: str | Path, timeout: float = SAVE_TIMEOUT_S) -> Path:
-    """Save the window's run (RSO and its SGD baseline) and view settings to ``path`` (suffix added)."""
+    """Save the window's run (RSO, its SGD baseline and race lanes) and view settings to ``path`` (suffix
+    added); the lanes' names and the fairness rule go with the view settings."""
     c = window.controller
     r = c.runner
     if r is None or r.rso is None or c.state in (RunState.PREPARING, RunState.STOPPED):
@@ -30,8 +33,10 @@ def save_window_session(window, path: str | Path, timeout: float = SAVE_TIMEOUT_
         "view": c.view_options(),
         "speed": c.speed,
         "x_axis": window.compare_x_axis(),
+        "lanes": [spec.label for spec in r.lanes.specs],
+        "fairness": r.lanes.fairness,
     }
-    future = r.call_between(lambda: save_session(path, r.rso, r.sgd, extra=extra))
+    future = r.call_between(lambda: save_session(path, r.rso, r.sgd, extra=extra, lanes=r.lanes.trainers))
     try:
         return future.result(timeout)
     except TimeoutError as exc:
@@ -58,8 +63,14 @@ def open_window_session(window, path: str | Path) -> dict:
         if known:
             window.apply_view_options(**known)
     sgd = "sgd" in runs
+    names = app.get("lanes") if isinstance(app.get("lanes"), list) else []
+    lanes = []
+    for i, run in enumerate(r for r in info["runs"] if r["role"] == "lane"):
+        label = names[i] if i < len(names) and isinstance(names[i], str) else f"lane {i + 2}"
+        lanes.append(LaneSpec(label, RunConfig.from_dict(run["config"])))
+    fairness = app.get("fairness") if app.get("fairness") in FAIRNESS else DEFAULT_FAIRNESS
     window.banner.hide()
-    c.open_session(str(path), config, sgd)
+    c.open_session(str(path), config, sgd, lanes=lanes, fairness=fairness)
     window.controls.set_sgd(sgd)
     if "speed" in app:
         speed = app["speed"]

@@ -34,6 +34,7 @@ from .banner import Banner
 from .controller import DEFAULT_CONFIG, Controller
 from .draw_digit import install_digit
 from .help_text import make_help_dialog
+from .lanes_dialog import install_lanes
 from .lessons import install_lessons
 from .live.info import run_choices
 from .live.runner import SLOW_RATE
@@ -67,7 +68,7 @@ PANEL_SPECS = (
     PanelSpec("landscape", LandscapePanel, row=0, share=1.0, short="Landscape"),
     PanelSpec("weights", WeightPanel, row=0, share=1.3, short="Weight"),
     PanelSpec("filters", FiltersPanel, row=1, share=1.0, short="Filters"),
-    PanelSpec("compare", ComparePanel, row=1, share=1.0, short="RSO vs SGD"),
+    PanelSpec("compare", ComparePanel, row=1, share=1.0, short="Runs compared"),
     PanelSpec("algorithm", AlgorithmPanel, row=0, share=1.2, short="Algorithm"),
     PanelSpec("digit", DigitPanel, row=1, share=1.0, short="Digit"),
 )
@@ -102,6 +103,7 @@ class MainWindow(PanelCommands, QMainWindow):
         install_tools(self)  # File/Presets/Record menus: sessions, export, presets, recording (tools.py)
         install_digit(self)  # the digit panel's input goes to each run's engine thread (draw_digit.py)
         install_lessons(self)  # PageDown/PageUp, the subtitle bar, the Lessons menu (lessons.py)
+        install_lanes(self)  # the Lanes menu and dialog: race lanes (lanes_dialog.py)
 
         controller.stateChanged.connect(self._on_state)
         controller.errorOccurred.connect(self._on_error)

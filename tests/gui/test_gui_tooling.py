@@ -133,8 +133,8 @@ def test_exports_png_svg_csv_json_and_filters(make_window, qtbot, tiny, tmp_path
     wait_paused(qtbot, w, steps=1)
     w.refresh()
     items = exporting.plot_items(w)
-    assert any(k.startswith("rso-vs-sgd") for k in items)
-    key = next(k for k in items if k.startswith("rso-vs-sgd"))
+    assert any(k.startswith("runs-compared") for k in items)
+    key = next(k for k in items if k.startswith("runs-compared"))
     png = exporting.export_plot(items[key], tmp_path / "acc.png", (640, 400))
     assert png_size(png)[0] == 640
     svg = exporting.export_plot(items[key], tmp_path / "acc.svg")

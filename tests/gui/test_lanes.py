@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rso_engine.session import load_session
-from rso_engine.vocabulary import RunState
+from rso_engine.vocabulary import X_AXES, RunState
 from rso_gui.live.lanes import (
     MAX_LANES,
     LaneSet,
@@ -196,3 +196,77 @@ def test_a_session_with_lanes_continues_each_lane_exactly(start, small, tmp_path
     for a, b in zip(r.lanes.trainers, r2.lanes.trainers, strict=True):
         assert all(np.array_equal(np.asarray(a.model.params[k]), np.asarray(b.model.params[k])) for k in a.model.params)
         assert [h._replace(seconds=0) for h in a.history] == [h._replace(seconds=0) for h in b.history]
+
+
+# ------------------------------------------------------------------------------------------ the window
+def _wait_paused(qtbot, w, timeout=60_000):
+    c = w.controller
+    qtbot.waitUntil(
+        lambda: c.runner is not None and c.runner.mode == PAUSE and c.latest() is not None
+        and c.latest().state != RunState.RUNNING and c.state in ("paused", "finished"),
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def test_the_window_races_lanes_draws_a_curve_and_legend_each_and_saves_them(make_window, qtbot, small, tmp_path):
+    from rso_gui import exporting
+    from rso_gui.lanes_dialog import add_lane, open_lanes_dialog, remove_lane, room
+    from rso_gui.sessions import open_window_session, save_window_session
+
+    w = make_window(small, sgd=True)
+    assert w.compare.title == "Runs compared" and room(w) == 2
+    add_lane(w, "RSO batch 64", fairness="cycles")  # equal cycles: every lane has a cycle done with the main run
+    add_lane(w, "SGD")
+    assert room(w) == 0 and w.controller.fairness == "cycles"
+    assert [s.label for s in w.controller.lanes] == ["RSO batch 64", "SGD"]
+    with pytest.raises(ValueError, match="four runs"):
+        add_lane(w, "RSO layer-parallel")
+    qtbot.waitUntil(lambda: w.controller.latest() is not None and len(w.controller.latest().lanes) == 2, timeout=30_000)
+    w.controller.set_speed(None)
+    w.controller.runner.step_layer()  # conv1: one cycle
+    _wait_paused(qtbot, w)
+    w.controller.runner.step_weight(9)
+    _wait_paused(qtbot, w)
+    w.refresh()
+    snap = w.controller.latest()
+    assert all(len(v.history) >= 2 for v in snap.lanes)  # each lane's history grew with the main run's
+    p = w.compare
+    for key in ("lane2", "lane3"):
+        acc, loss = p.curves[key]
+        assert acc.isVisible() and len(acc.xData) == len(snap.lanes[int(key[4:]) - 2].history)
+    # one legend entry per run, in its colour
+    text = p.summary.text()
+    for name in ("1 · RSO", "SGD", "2 · RSO batch 64", "3 · SGD"):
+        assert name in text, text
+    assert p.lane_rows.isVisibleTo(p) and p.lane_rows.labels == ["1 · RSO", "2 · RSO batch 64", "3 · SGD"]
+    # every x-axis draws every lane
+    for axis in X_AXES:
+        p.set_x_axis(axis)
+        assert p.curves["lane3"][0].isVisible(), axis
+    assert "2 · RSO batch 64" in (p.readout(float(p._data["lane2"][0][-1]), "accuracy") or "")
+
+    # exports carry the lanes
+    files = {f.name for f in exporting.export_all(w, tmp_path / "export")}
+    assert "history-lane2-rso-batch-64.csv" in files and "history-lane3-sgd.json" in files
+    # the session carries them, with their exact weights and histories
+    path = save_window_session(w, tmp_path / "race")
+    before = [(v.filters.copy(), v.history, v.forward_samples) for v in snap.lanes]
+    lanes_before = w.controller.lanes
+    remove_lane(w)
+    assert len(w.controller.lanes) == 1
+    dlg = open_lanes_dialog(w)
+    assert dlg.list.count() == 3  # main, SGD baseline, one lane
+    dlg.close()
+    w.controller.set_lanes(())
+    qtbot.waitUntil(lambda: w.controller.latest() is not None and not w.controller.latest().lanes, timeout=30_000)
+    w.refresh()
+    assert not p.lane_rows.isVisibleTo(p)
+
+    open_window_session(w, path)
+    assert w.controller.lanes == lanes_before
+    qtbot.waitUntil(lambda: w.controller.latest() is not None and len(w.controller.latest().lanes) == 2, timeout=30_000)
+    _wait_paused(qtbot, w)
+    again = w.controller.latest()
+    for (filters, history, samples), v in zip(before, again.lanes, strict=True):
+        assert np.array_equal(filters, v.filters) and v.forward_samples == samples
+        assert [h._replace(seconds=0) for h in history] == [h._replace(seconds=0) for h in v.history]
