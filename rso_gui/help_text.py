@@ -1,4 +1,4 @@
-"""The help dialog (F1): what the four panels show, and every keyed action with its keys and tip."""
+"""The help dialog (F1): what the panels show, and every keyed action with its keys and tip."""
 
 from __future__ import annotations
 
@@ -19,8 +19,16 @@ PANELS_HTML = (
     "<b>3 · Filters</b>: conv filters with fixed colour levels (±3σ of their layer), the pixel "
     "being changed outlined; the feature maps of one test digit.<br>"
     "<b>4 · RSO vs SGD</b>: test accuracy and loss of both on the same model, data and seed.<br>"
+    "<b>5 · Algorithm 1</b>: the paper's pseudo-code for the variant that runs; paused, stepping (→) or in "
+    "slow motion (S) the line executed is lit with its values (c, layer d, the weight, the batch and its "
+    "first images, σ, Δ, the three losses, the choice); at full speed the lines count (weights tried, "
+    "w+Δ / w / w−Δ kept).<br>"
     "<b>6 · Draw a digit</b>: draw with the mouse (or pick a test image); what the models see (28×28) "
     "and the class probabilities of the RSO and the SGD model, live.</p>"
+    "<p>Hover over a curve to read its value (cycle, accuracy, loss; the landscape's loss at that Δ). "
+    "The number keys bring a panel up: in presentation mode (F5) the panels stand on a stage, one or two "
+    "at a time as the screen allows, with tabs above them; 0 shows every panel, Esc the layout for the mode "
+    "and screen; Ctrl+H the control panel.</p>"
     "<p><b>Lessons</b> (Lessons menu, <code>rso-gui --lesson NAME</code>): PageDown / N the next step, "
     "PageUp / P back one step, restored exactly and run again.</p>"
 )

@@ -53,7 +53,7 @@ def algorithm_lines(update: str, batch_mode: str, layer_order: str) -> list[tupl
     }.get(batch_mode, "(x, l) ← a batch of B images")
     lines: list[tuple[str, int, str]] = [
         ("normalise", 0, "X ← (X − mean) / std"),
-        ("init", 0, "W_d ~ N(0, √(2/fan_in)),  σ_d = std W_d"),
+        ("init", 0, "W_d ~ N(0, σ_d²),  σ_d = √(2 / fan_in)"),
         ("cycle", 0, "for c = 1 … C:"),
     ]
     if batch_mode == "cycle":
@@ -323,6 +323,8 @@ class AlgorithmPanel(Panel):
             if value.isHidden() == bool(text.get(name)):
                 value.setVisible(bool(text.get(name)))
             self.set_text(count, self._count_text.get(name, ""))
+        if lit is not None and lit != self.lit and lit in self._rows:  # a short panel scrolls to the lit line
+            QTimer.singleShot(0, lambda key=lit: self._show_line(key))
         self.lit = lit
         images = view.batch_images if bind and stage >= 0 else None
         if images is not None and len(images):
@@ -337,6 +339,11 @@ class AlgorithmPanel(Panel):
             self.thumbs.clear()
             self.thumbs.setVisible(False)
         self.flush_text(force=snap.state != RunState.RUNNING or bind)
+
+    def _show_line(self, key: str) -> None:
+        row = self._rows.get(key)
+        if row is not None:
+            self.scroll.ensureWidgetVisible(row[0], 0, 0)
 
     def _counts(self, snap: Snapshot, text: dict[str, str]) -> None:
         """The counts per line (always shown; the only values at full speed)."""
