@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QSize
 
 from ..live.snapshot import LaneView, RunInfo, Snapshot
 from ..theme import Theme
@@ -25,9 +26,9 @@ LANE_COLORS = {
     "dark": ("#c792ff", "#2ee6d6", "#ff7ac8"),
     "light": ("#7b2cbf", "#00827c", "#c2185b"),
 }
-LANE_SYMBOLS = ("t", "d", "p")  # triangle, diamond, pentagon
+LANE_SYMBOLS = ("t1", "d", "p")  # triangle (pointing up), diamond, pentagon
 LANE_MARKS = ("▲", "◆", "⬟")  # the same shapes in the legend's text
-ROW_HEIGHT_EM = 2.6  # a filter row's height in lines of the theme's font
+ROW_HEIGHT_EM = (1.6, 3.0, 4.5)  # a filter row's height in lines of the theme's font: least, wanted, most
 
 
 def lane_key(number: int) -> str:
@@ -136,9 +137,17 @@ class LaneRows(pg.GraphicsLayoutWidget):
             img.setColorMap(t.weight_cmap())
             vb.addItem(img)
             self._rows[key] = (label, img, None)
-        self.ci.layout.setColumnStretchFactor(1, 4)
+        self.ci.layout.setColumnStretchFactor(1, 3)
+        self.ci.layout.setContentsMargins(0, 2, 0, 2)
+        self.ci.layout.setVerticalSpacing(2)
         line = self.fontMetrics().height() * (t.font_pt / max(self.font().pointSizeF(), 1.0))
-        self.setFixedHeight(int(len(rows) * ROW_HEIGHT_EM * line) + 8)
+        least, self._wanted_height, most = (int(len(rows) * k * line) + 6 for k in ROW_HEIGHT_EM)
+        self.setMinimumHeight(least)  # a small panel: the curves keep the room, the rows shrink to this
+        self.setMaximumHeight(most)
+        self.updateGeometry()
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(super().sizeHint().width(), getattr(self, "_wanted_height", 0))
 
 
 __all__ = ["LANE_COLORS", "LaneRows", "lane_key", "run_color", "run_mark", "run_symbol"]
