@@ -26,7 +26,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 from rso_engine.config import RunConfig
 from rso_engine.vocabulary import DEFAULT_LANDSCAPE, RunState
 
-from .live.lanes import DEFAULT_FAIRNESS, MAX_LANES, LaneSpec, check_fairness
+from .live.lanes import DEFAULT_FAIRNESS, MAX_LANES, LaneSpec, check_fairness, max_lanes
 from .live.runner import PAUSE, PLAY, STEP_LAYER, STEP_WEIGHT, Runner
 from .live.snapshot import RunInfo, Snapshot
 
@@ -224,6 +224,10 @@ class Controller(QObject):
     def set_sgd_enabled(self, enabled: bool) -> None:
         if enabled != self._sgd:
             self._sgd = enabled
+            if len(self._lanes) > max_lanes(enabled):  # four runs at most: the baseline takes the last lane's place
+                dropped = self._lanes[-1]
+                self._set_lanes(self._lanes[:-1], None)
+                self.noticed.emit(f"Four runs at most: the lane “{dropped.label}” gave way to the SGD baseline.")
             self.reset(autoplay=self.playing)
 
     def start(self) -> None:

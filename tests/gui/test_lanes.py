@@ -270,3 +270,16 @@ def test_the_window_races_lanes_draws_a_curve_and_legend_each_and_saves_them(mak
     for (filters, history, samples), v in zip(before, again.lanes, strict=True):
         assert np.array_equal(filters, v.filters) and v.forward_samples == samples
         assert [h._replace(seconds=0) for h in history] == [h._replace(seconds=0) for h in v.history]
+
+
+def test_the_sgd_baseline_takes_the_last_lane_s_place_when_four_runs_race(make_window, qtbot, small):
+    from rso_gui.lanes_dialog import add_lane, room
+
+    w = make_window(small, sgd=False)
+    for source in ("RSO batch 64", "RSO layer-parallel", "SGD"):
+        add_lane(w, source)
+    assert room(w) == 0 and len(w.controller.lanes) == 3
+    with qtbot.waitSignal(w.controller.noticed, timeout=5_000) as notice:
+        w.controller.set_sgd_enabled(True)
+    assert "SGD" in notice.args[0] and [s.label for s in w.controller.lanes] == ["RSO batch 64", "RSO layer-parallel"]
+    qtbot.waitUntil(lambda: w.controller.latest() is not None and len(w.controller.latest().lanes) == 2, timeout=30_000)
