@@ -283,3 +283,26 @@ def test_the_sgd_baseline_takes_the_last_lane_s_place_when_four_runs_race(make_w
         w.controller.set_sgd_enabled(True)
     assert "SGD" in notice.args[0] and [s.label for s in w.controller.lanes] == ["RSO batch 64", "RSO layer-parallel"]
     qtbot.waitUntil(lambda: w.controller.latest() is not None and len(w.controller.latest().lanes) == 2, timeout=30_000)
+
+
+def test_the_lanes_dialog_adds_from_a_variant_or_a_preset_removes_and_sets_the_rule(make_window, qtbot, small):
+    from rso_gui.lanes_dialog import open_lanes_dialog
+
+    w = make_window(small, sgd=True)
+    dlg = open_lanes_dialog(w)
+    assert dlg.list.count() == 2  # the main run and the SGD baseline
+    dlg.source.setCurrentIndex(dlg.source.findData("RSO layer-parallel"))
+    dlg.add_button.click()
+    dlg.source.setCurrentIndex(dlg.source.findData("preset:quick-demo"))
+    dlg.add_button.click()
+    lanes = w.controller.lanes
+    assert [s.label for s in lanes] == ["RSO layer-parallel", "quick-demo"] and not dlg.add_button.isEnabled()
+    assert lanes[1].config.dataset == small.dataset and lanes[1].config.seed == small.seed  # the race's data
+    assert dlg.list.count() == 4 and "layer-parallel" in dlg.list.item(2).text()
+    dlg.fairness.setCurrentIndex(dlg.fairness.findData("cycles"))
+    assert w.controller.fairness == "cycles"
+    dlg.list.setCurrentRow(2)  # lane 2
+    dlg.remove_button.click()
+    assert [s.label for s in w.controller.lanes] == ["quick-demo"] and dlg.add_button.isEnabled()
+    dlg.close()
+    qtbot.waitUntil(lambda: w.controller.latest() is not None and len(w.controller.latest().lanes) == 1, timeout=30_000)
