@@ -274,8 +274,8 @@ def test_presentation_and_theme(make_window, qtbot):
     assert w.presentation and w.theme.font_pt > small and w.theme.line >= 4
     press(qtbot, w, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
     assert w.theme_name == "light" and w.theme.background == "#ffffff"
-    qtbot.wait(100)
-    assert all(image_has_content(p.grab().toImage()) for p in w.panels)
+    # every panel, on the presentation stage or off it, draws in the new theme (a loaded machine: wait for it)
+    qtbot.waitUntil(lambda: all(image_has_content(p.grab().toImage()) for p in w.panels), timeout=WAIT)
 
 
 def test_settings_are_remembered(qtbot, tiny, settings_dir):
@@ -353,19 +353,19 @@ def test_closing_while_the_paper_net_is_evaluated_stops_the_evaluation(qtbot, ti
     import threading
     import time
 
-    from rso_engine.models import Model
+    import rso_engine.training.base as trainer_base
 
     started, calls = threading.Event(), []
-    logits = Model.logits
+    run_layers = trainer_base.run_layers
 
-    def slow_logits(self, x, train=False):
+    def slow_chunk(*args, **kw):  # one evaluation chunk (the evaluation's forward passes go through here)
         calls.append(1)
         started.set()
         time.sleep(0.2)  # a big chunk
-        return logits(self, x, train)
+        return run_layers(*args, **kw)
 
-    monkeypatch.setattr(Model, "logits", slow_logits)
-    c = Controller(tiny.replace(model="papernet", n_train=4000, n_test=1000), sgd=False)
+    monkeypatch.setattr(trainer_base, "run_layers", slow_chunk)
+    c = Controller(tiny.replace(model="papernet", n_train=4000, n_test=1000, eval_train_samples=4000), sgd=False)
     w = MainWindow(c, restore=False)
     w.show()
     qtbot.waitUntil(started.is_set, timeout=WAIT)
