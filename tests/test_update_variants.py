@@ -188,3 +188,26 @@ def test_a_checkpoint_without_the_layer_state_is_refused(tmp_path):
 def test_impossible_update_names_are_refused():
     with pytest.raises(ConfigError, match="update"):
         _config(update="parallel")
+
+
+def test_a_refused_layer_state_leaves_the_trainer_as_it_was_and_misfits_are_named():
+    t = _trainer(update="layer-parallel", model="mlp", train_layers=["fc2"])
+    t.set_chunking(3)
+    for ev in t.events():
+        if isinstance(ev, WeightTried) and ev.step == 9:
+            break
+    meta, arrays = t.state_dict()
+    fresh = _trainer(update="layer-parallel", model="mlp", train_layers=["fc2"])
+    before = fresh.model.params_numpy()
+    bad = {k: v for k, v in arrays.items() if k != "rso/pending/fc2.bias"}
+    with pytest.raises(Exception, match="rso/pending/fc2.bias is missing"):
+        fresh.load_state_dict(meta, bad)
+    assert all(np.array_equal(fresh.model.params_numpy()[p], before[p]) for p in before)  # nothing changed
+    assert fresh.history == [] and fresh.steps == 0
+    with pytest.raises(Exception, match="do not belong to the layer in progress"):
+        fresh.load_state_dict(meta, {**arrays, "rso/start/fc1.weight": arrays["param/fc1.weight"]})
+    shifted = {**arrays, "rso/start/fc2.weight": arrays["rso/start/fc2.weight"] + 1}
+    with pytest.raises(Exception, match="rso/start/fc2.weight does not match the saved weights"):
+        fresh.load_state_dict(meta, shifted)
+    fresh.load_state_dict(meta, arrays)  # the file as saved loads
+    assert fresh.steps == t.steps

@@ -11,18 +11,22 @@ and a trainer of the same config, whose parameters it sets from the ones sent wi
 is small (OneConv 31 KB, the paper net 48 KB) and is sent with every piece, its caches are kept while
 the parameters are unchanged (the whole of a layer's sweep). The choices are merged by the trainer on
 the client when the layer ends, as in one process; since a weight's numbers never depend on the chunk it
-is scored in (see :mod:`~rso_engine.evaluators.state_scorer`) and every process runs BLAS on
-:data:`~rso_engine.distributed.tasks.BLAS_THREADS` thread, the run's numbers equal the same run in one
-process.
+is scored in (see :mod:`~rso_engine.evaluators.state_scorer`), the workers run the client's backend and
+every process runs BLAS on :data:`~rso_engine.distributed.tasks.BLAS_THREADS` thread, the run's numbers
+equal the same run in one process — on workers of the same kind of machine (the same BLAS kernels: float32
+products of an AVX2 and an AVX-512 build may differ in their last bits). Workers must run one thread each
+(``--nthreads 1``): a worker's pieces share one scorer.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 from typing import Any
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..config import RunConfig
 from ..evaluators.base import SweepResult
 from ..evaluators.state_scorer import StateScorer
@@ -41,7 +45,8 @@ def _worker_trainer(config_json: str, backend: str | None):
     from .tasks import worker_dataset  # noqa: PLC0415
 
     cfg = RunConfig.from_json(config_json)
-    return RSOTrainer(cfg, worker_dataset(cfg.dataset, cfg.data_dir), get_backend(backend))
+    # the reference evaluator: the trainer's own evaluator is never used here (and may not run on this worker)
+    return RSOTrainer(cfg, worker_dataset(cfg.dataset, cfg.data_dir), get_backend(backend), evaluator="reference")
 
 
 def score_piece(config_json: str, backend: str | None, params: dict[str, np.ndarray], group: str, param: str,
@@ -54,7 +59,7 @@ def score_piece(config_json: str, backend: str | None, params: dict[str, np.ndar
 
     trainer = _worker_trainer(config_json, backend)
     model, scorer = trainer.model, trainer.scorer
-    if any(not np.array_equal(np.asarray(model.params[p]), v) for p, v in params.items()):
+    if any(not np.array_equal(to_numpy(model.params[p]), v) for p, v in params.items()):
         model.set_params(params)  # the scorer notices the new values and drops what they invalidate
     scorer.begin_group(model.groups[[g.name for g in model.groups].index(group)], ())
     with threadpool_limits(BLAS_THREADS, user_api="blas"):
@@ -74,6 +79,7 @@ class ClusterScorer(StateScorer):
         self._config_json = config.to_json()
         self._backend = backend
         self._group = ""
+        self._sent: tuple[bytes, Any] | None = None  # (digest of the weights, their scattered future)
 
     def begin_group(self, group, params) -> None:
         super().begin_group(group, params)
@@ -89,7 +95,7 @@ class ClusterScorer(StateScorer):
         n = min(self.workers(), K)
         bounds = np.linspace(0, K, n + 1).astype(int)
         params = self.model.params_numpy()
-        state = self.client.scatter([params], broadcast=True, hash=False)[0] if n > 1 else params
+        state = self._state(params) if n > 1 else params
         futures = []
         for s, e in zip(bounds[:-1], bounds[1:]):
             piece = batches if len(batches) == 1 else batches[s:e]
@@ -98,14 +104,23 @@ class ClusterScorer(StateScorer):
         parts = self.client.gather(futures)
         return SweepResult(*(np.concatenate([p[i] for p in parts]) for i in range(4)))
 
+    def _state(self, params: dict[str, np.ndarray]):
+        """The weights as a future on every worker, scattered once per state (a layer's whole sweep)."""
+        digest = hashlib.blake2b(b"".join(np.ascontiguousarray(v).tobytes() for v in params.values())).digest()
+        if self._sent is None or self._sent[0] != digest:
+            self._sent = (digest, self.client.scatter([params], broadcast=True, hash=False)[0])
+        return self._sent[1]
+
 
 def use_cluster(trainer, client, backend: str | None = None) -> None:
     """Make a layer-parallel ``trainer`` score its layers on ``client``'s workers (and hand them chunks worth a
-    round trip). The numbers do not change: see the module docstring."""
+    round trip), on ``backend`` (default: the trainer's own, so the numbers are those of one process: see the
+    module docstring)."""
     cfg = trainer.config
     if cfg.update != "layer-parallel":
         raise ValueError(f"only a layer-parallel update is scored on a cluster (this run's update is {cfg.update!r});"
                          " add --update layer-parallel, or leave out --scheduler/--workers")
+    backend = backend or trainer.backend.name
     scorer = ClusterScorer(trainer.model, trainer.x_train, trainer.y_train, client, cfg, backend)
     if cfg.batch_mode == "authors":
         scorer.set_frozen_prefix(True)

@@ -61,7 +61,7 @@ class RunRecord:
             label=label, config=trainer.config, history=list(trainer.history), wall_seconds=float(wall_seconds),
             dataset=trainer.dataset.name, dataset_source=str(trainer.dataset.source),
             n_train=int(trainer.n_train), n_test=int(trainer.dataset.n_test),
-            evaluator=getattr(getattr(trainer, "evaluator", None), "name", ""), backend=trainer.backend.describe(),
+            evaluator=getattr(getattr(trainer, "scoring", None), "name", ""), backend=trainer.backend.describe(),
             batch_size=int(trainer.config.batch_size if rso else trainer.batch_size),
             forward_samples=int(trainer.forward_samples), budget=budget, note=note, worker=worker,
             resumed_from=int(resumed_from), weights=weights,

@@ -74,13 +74,13 @@ class StateScorer(CachingEvaluator):
         if A == self.n_layers - 1 and isinstance(self.layers[A], Dense):
             self._score_output(param, flat, cands, w, batches, losses)
         else:
-            self._score_layer(param, A, flat, cands, batches, losses)
+            self._score_layer(param, A, flat, cands, w, batches, losses)
         choices = choose_many(losses)
         new = cands[np.arange(K), 1 - choices.astype(np.int64)].astype(np.float64)
         return SweepResult(losses, choices, w, new)
 
     # ------------------------------------------------------------------ any layer
-    def _score_layer(self, param, A, flat, cands, batches, losses):
+    def _score_layer(self, param, A, flat, cands, w, batches, losses):
         model = self.model
         base = model.params[param]
         layer = self.layers[A]
@@ -98,7 +98,7 @@ class StateScorer(CachingEvaluator):
                 f = int(flat[k])
                 for c in range(3):  # the stay candidate too, computed as the others are (exact ties stay ties)
                     if conv:
-                        out = self._conv_candidate(layer, param, f, float(cands[k, c]) - float(base.reshape(-1)[f]),
+                        out = self._conv_candidate(layer, param, f, float(cands[k, c]) - w[k],
                                                    xin, out0)
                     else:
                         t = self.xp.array(base, copy=True)

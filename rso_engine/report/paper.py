@@ -114,6 +114,7 @@ def paper_sections(result: StudyResult) -> list[str]:
     lines += ["## Test accuracy after each cycle (RSO) and epoch (SGD)", "", accuracy_table(result.runs), ""]
     if len(rso) > 1:
         lines += ["## The variants against the authors' sequential setting", "", variants_table(rso), "",
-                  "time (s) is training compute time; the parallel variants run here on one process, scoring "
-                  "many weights at a time (see docs/engine.md).", ""]
+                  "time (s) is training compute time, in one process; layer-parallel scores many weights at a "
+                  "time against the layer's starting state, neuron-parallel runs the sequential evaluators "
+                  "(see docs/engine.md).", ""]
     return lines

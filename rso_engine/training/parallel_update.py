@@ -57,8 +57,8 @@ class LayerMerge:
     # ------------------------------------------------------------------ state
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays a checkpoint keeps: ``rso/start/<param>`` and ``rso/pending/<param>``."""
-        out = {f"rso/start/{p}": a for p, a in self.start.items()}
-        out.update({f"rso/pending/{p}": a for p, a in self.pending.items()})
+        out = {f"rso/start/{p}": a.copy() for p, a in self.start.items()}
+        out.update({f"rso/pending/{p}": a.copy() for p, a in self.pending.items()})
         return out
 
     @classmethod

@@ -377,7 +377,6 @@ class RSOTrainer(Trainer):
         the plan and the data first; a :class:`~rso_engine.training.state.StateError` if one does not fit)."""
         cfg = self.config
         r = check.mapping(check.mapping(meta, "the saved state").get("rso"), "the saved RSO state")
-        self._load_base_state(meta, arrays, own=("rso/perm", "rso/shared_batch", *merge_keys(arrays)))
         position = self._saved_position(r.get("position"))
         steps = check.count(r.get("steps"), "rso.steps")
         if steps != self._steps_at(position):
@@ -395,13 +394,9 @@ class RSOTrainer(Trainer):
             if not self.shares_batches:
                 raise check.StateError(f"the array rso/shared_batch is saved but the batch mode is {cfg.batch_mode!r}")
             shared = check.index_array(shared, "rso/shared_batch", self.n_train, (1, cfg.batch_size))
-        merge = None
-        inside = (position.param, position.pos) != (0, 0)
-        if cfg.update != "sequential" and inside:
-            merge = LayerMerge.from_arrays(arrays, self.model.params, self.plan[position.group].params)
-        elif merge_keys(arrays):
-            raise check.StateError(f"the arrays {', '.join(merge_keys(arrays))} belong to a parallel update's "
-                                   f"layer in progress, but the update is {cfg.update!r} at a layer's start")
+        merge = self._saved_merge(arrays, position)
+        # every RSO check above is done before anything is changed; the base state checks itself first too
+        self._load_base_state(meta, arrays, own=("rso/perm", "rso/shared_batch", *merge_keys(arrays)))
         check.rng_state(self.delta_rng, r.get("delta_rng"), "rso.delta_rng")
         self.stream.set_state({**check.mapping(r.get("stream"), "rso.stream"), "perm": arrays.get("rso/perm")})
         self.position, self.steps = position, steps
@@ -412,6 +407,38 @@ class RSOTrainer(Trainer):
         for e in (self.evaluator, self.scorer):
             if e is not None:
                 e.invalidate()
+
+    def _saved_merge(self, arrays: dict[str, Any], position: SweepPosition) -> LayerMerge | None:
+        """A parallel update's layer in progress read back (None at a layer's start or for a sequential run),
+        its starting values checked against the saved weights: equal, except in the neuron being searched."""
+        cfg = self.config
+        keys = merge_keys(arrays)
+        if cfg.update == "sequential" or (position.param, position.pos) == (0, 0):
+            if keys:
+                raise check.StateError(f"the arrays {', '.join(keys)} belong to a parallel update's layer in "
+                                       f"progress, but the update is {cfg.update!r} at a layer's start")
+            return None
+        layer = self.plan[position.group]
+        allowed = {f"rso/{kind}/{p}" for kind in ("start", "pending") for p in layer.params}
+        if set(keys) - allowed:
+            raise check.StateError(f"the arrays {', '.join(sorted(set(keys) - allowed))} do not belong to the layer "
+                                   f"in progress ({layer.name}: {', '.join(layer.params)})")
+        merge = LayerMerge.from_arrays(arrays, self.model.params, layer.params)
+        for i, p in enumerate(layer.params):
+            saved = np.asarray(arrays.get(f"param/{p}"))
+            if saved.shape != merge.start[p].shape:
+                continue  # the base state names that misfit
+            differs = (saved != merge.start[p]).reshape(-1)
+            if cfg.update == "neuron-parallel" and i == position.param:
+                size, neuron = differs.size, neuron_size(saved.shape)
+                order = self._order(size)
+                first = position.pos - position.pos % neuron
+                if position.pos % neuron:  # inside a neuron: its weights tried so far may have moved
+                    differs[order[first : position.pos]] = False
+            if differs.any():
+                raise check.StateError(f"rso/start/{p} does not match the saved weights {p}: a parallel update's "
+                                       "layer keeps its starting values until its merge")
+        return merge
 
     def _steps_at(self, p: SweepPosition) -> int:
         """Weights tried before the sweep reaches position ``p``: whole cycles, earlier layers and tensors."""

@@ -67,7 +67,7 @@ def build_info(rso: RSOTrainer, sgd: SGDTrainer | None) -> RunInfo:
         classes=tuple(ds.classes),
         backend=rso.backend.describe(),
         is_gpu=rso.backend.is_gpu,
-        evaluator=rso.evaluator.name,
+        evaluator=rso.scoring.name,
         layers=tuple(layers),
         plan=tuple((pl.name, pl.params) for pl in rso.plan),
         param_shapes=model.param_shapes(),
