@@ -433,6 +433,7 @@ class MainWindow(PanelCommands, QMainWindow):
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)
+        self.activateWindow()  # the single-key shortcuts work from the first moment the window is there
         if not self._fitted:  # once shown the window manager's frame is known: fit the frame too
             self._fitted = True
             if self.size() == self._fit_size:  # (unless someone sized the window meanwhile)

@@ -124,6 +124,7 @@ class AlgorithmPanel(Panel):
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the window's single-key shortcuts stay the window's
         self.body.addWidget(self.scroll, 1)
         self.thumbs = QLabel()
         self._rows: dict[str, tuple[QFrame, QLabel, QLabel, QLabel]] = {}

@@ -77,6 +77,7 @@ def make_window(qtbot):
         w.show()
         made.append(w)
         qtbot.waitUntil(lambda: controller.info is not None and controller.latest() is not None, timeout=30_000)
+        qtbot.waitUntil(w.isActiveWindow, timeout=30_000)  # keys go to the active window, as a person's do
         return w
 
     yield make
