@@ -163,7 +163,7 @@ class PanelArea(QWidget):
             if panel in members:
                 if sp.indexOf(panel) < 0:
                     at = sum(1 for m in members[: members.index(panel)] if sp.indexOf(m) >= 0)
-                    self._move(panel, lambda: sp.insertWidget(at, panel))
+                    self._move(panel, lambda sp=sp, at=at: sp.insertWidget(at, panel))
                 return
 
     @staticmethod
