@@ -226,7 +226,7 @@ def test_anneal_false_as_a_string_is_refused_not_read_as_on():
     ("anneal_to", -math.inf, "anneal_to must be a number in (0, 1] (got -inf)"),
     ("dataset", 5, "dataset must be a string (got 5)"),
     ("model", None, "model must be a string (got None)"),
-    ("model", "resnet", "model must be one of oneconv, twoconv, papernet, mlp (got 'resnet')"),
+    ("model", "resnet", "model must be one of oneconv, twoconv, papernet, mlp, papercifar (got 'resnet')"),
     ("data_dir", [], "data_dir must be a string or null (got [])"),
     ("train_layers", [1, 2], "train_layers must be null (every layer), a comma-separated string or a list of "
                              "layer names (got [1, 2])"),

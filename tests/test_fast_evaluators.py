@@ -256,9 +256,11 @@ def test_float32_a_whole_run_agrees_with_the_reference():
         runs[name] = (_weights(t), t.model.params_numpy())
     (ref, rp), (got, gp) = runs.values()
     assert len(ref) == len(got) == 7890
-    assert np.mean([a[2] == b[2] for a, b in zip(ref, got)]) >= 0.995
-    for k in rp:
-        np.testing.assert_allclose(gp[k], rp[k], atol=0.02 * np.abs(rp[k]).max())
+    flipped = {(a[0], a[1]) for a, b in zip(ref, got) if a[2] != b[2]}
+    assert len(flipped) <= 0.005 * len(ref)
+    for k in rp:  # float32 noise everywhere but at a weight whose near-tie went the other way
+        far = ~np.isclose(gp[k], rp[k], rtol=0, atol=0.02 * np.abs(rp[k]).max())
+        assert {(k, tuple(int(i) for i in idx)) for idx in np.argwhere(far)} <= flipped, k
 
 
 # --------------------------------------------------------------------------- the trainer
