@@ -146,6 +146,9 @@ class AlgorithmPanel(Panel):
         if key == self._key:
             return
         self._key = key
+        # the old batch line's thumbnails go with its frame: until the new one exists nothing may draw into them
+        # (a resize while the lines are rebuilt draws at once)
+        self.thumbs = QLabel()
         for frame, *_ in self._rows.values():
             frame.hide()
             frame.setParent(None)
