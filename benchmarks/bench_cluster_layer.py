@@ -22,8 +22,8 @@ import time
 
 
 def sweep(trainer, warm: int, n: int) -> tuple[float, int]:
-    """(seconds, weights) of sweeping ``n`` weights of the trainer's one planned layer after its first ``warm`` (the layer's
-    start: caches built, the workers' data loaded), merge excluded."""
+    """(seconds, weights) of sweeping ``n`` weights of the trainer's one planned layer after its first ``warm``
+    (the layer's start: caches built, the workers' data loaded), merge excluded."""
     from rso_engine.events import ChunkDone
 
     trainer.history.append(None)  # no evaluation before the sweep

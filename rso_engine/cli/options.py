@@ -23,8 +23,8 @@ from ..vocabulary import DEFAULT_X_AXIS, X_AXES
 #: argparse dest -> RunConfig field, for the run options that map one to one
 FIELD_OPTIONS = (
     "model", "dataset", "data_dir", "n_train", "n_test", "seed", "dtype", "cycles", "batch_size", "batch_mode",
-    "update", "anneal", "anneal_to", "stay_decay", "layer_order", "in_layer_order", "search_bn", "train_layers", "evaluator",
-    "lr", "momentum", "nesterov", "weight_decay", "sgd_batch_size", "eval_train_samples",
+    "update", "anneal", "anneal_to", "stay_decay", "layer_order", "in_layer_order", "search_bn", "train_layers",
+    "evaluator", "lr", "momentum", "nesterov", "weight_decay", "sgd_batch_size", "eval_train_samples",
 )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from ..report.tables import plural
 from ..session import load_session, save_session, session_path
 from ..training import TrainingError
 from ..trajectory import TrajectoryRecorder, load_trajectory, trajectory_path
+from .cluster import cluster_from_args, cluster_options
 from .options import (
     CLIError,
     apply_resume_options,
@@ -21,7 +22,6 @@ from .options import (
     load_data,
     plot_options,
 )
-from .cluster import cluster_from_args, cluster_options
 from .presets import maybe_save_preset, save_preset_options
 from .progress import drive_with_progress, format_table, history_table, run_header
 

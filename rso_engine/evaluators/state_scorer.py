@@ -6,8 +6,8 @@ weights are independent and are scored many at a time (:meth:`StateScorer.score`
 
 - the output layer (a dense layer feeding the loss): the logits of the whole training set (or of the
   shared batch) are computed once for the layer's sweep when no batch norm precedes it, and gathered for
-  each weight's batch; a candidate changes one logit column by ``Δ·h[:, j]``; the summed cross-entropies of all candidates of a chunk are one
-  vectorised expression;
+  each weight's batch; a candidate changes one logit column by ``Δ·h[:, j]``; the summed cross-entropies
+  of all candidates of a chunk are one vectorised expression;
 - any other layer: the swept layer's input is computed once per batch (gathered from a training-set
   cache when no batch norm precedes it, or from the frozen input in batch mode "authors"), and each
   candidate runs the network from the swept layer with the candidate's tensor; when nothing after the

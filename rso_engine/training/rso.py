@@ -22,12 +22,11 @@ from ..backend import Backend
 from ..cancel import check_cancelled
 from ..config import RunConfig
 from ..evaluators import Evaluator, make_evaluator
+from ..evaluators.state_scorer import StateScorer
 from ..events import STAY, ChunkDone, CycleDone, LayerDone, WeightTried
-from ..models import ParamGroup
 from . import state as check
 from .base import Stopwatch, Trainer, TrainingError
 from .batches import BatchStream
-from ..evaluators.state_scorer import StateScorer
 from .parallel_update import LayerMerge, merge_keys, neuron_size
 from .plan import NextWeight, PlannedLayer, SweepPosition, describe_sigma_schedule, sigma_scale
 

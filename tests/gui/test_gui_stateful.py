@@ -7,6 +7,7 @@ each example ends by closing its window, which must leave no engine thread and n
 from __future__ import annotations
 
 import time
+import traceback
 
 import pytest
 import shiboken6
@@ -24,6 +25,11 @@ CLOSE_BUDGET_S = 10.0  # generous: the old bug (a close blocked ~20 s, then Qt a
 STATES = {str(s) for s in RunState}
 SHIFT = Qt.KeyboardModifier.ShiftModifier
 NONE = Qt.KeyboardModifier.NoModifier
+
+
+def _first_traceback(exceptions) -> str:
+    """The first captured Qt-callback exception with its traceback (to find the callback that raised)."""
+    return "".join(traceback.format_exception(*exceptions[0])) if exceptions else ""
 
 
 def alive(widget) -> bool:
@@ -151,7 +157,7 @@ def test_random_action_sequences_keep_the_window_sound(qtbot, tiny, tmp_path):
         @invariant()
         def nothing_raised(self):
             self.steps += 1
-            assert not self.exceptions, "Qt callbacks raised: " + "".join(__import__("traceback").format_exception(*self.exceptions[0])) if self.exceptions else ""
+            assert not self.exceptions, "Qt callbacks raised: " + _first_traceback(self.exceptions)
 
         @invariant()
         def state_is_known(self):
@@ -185,7 +191,7 @@ def test_random_action_sequences_keep_the_window_sound(qtbot, tiny, tmp_path):
                 self._capture.__exit__(None, None, None)
                 self.w.deleteLater()
                 qtbot.wait(1)
-            assert not self.exceptions, "Qt callbacks raised: " + "".join(__import__("traceback").format_exception(*self.exceptions[0])) if self.exceptions else ""
+            assert not self.exceptions, "Qt callbacks raised: " + _first_traceback(self.exceptions)
 
     run_state_machine_as_test(
         WindowActions,
