@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .results import RunResult, StudyResult
-from .tables import md_table, secs
+from .tables import md_table, plural, secs
 
 #: the paper's own numbers (MNIST, the 6-conv net; arXiv 2005.05955)
 PAPER_CLAIMS = {
@@ -70,8 +70,8 @@ def updates_table(seq: RunResult, sgd: RunResult) -> str:
         if r is None and s is None:
             continue
         ratio = f"{s.weight_updates / r.weight_updates:.1f}×" if r and s else "–"
-        rows.append((_pct(a), f"{r.weight_updates:,} ({r.cycle} cycles)" if r else "not reached",
-                     f"{s.weight_updates:,} ({s.cycle} epochs)" if s else "not reached", ratio))
+        rows.append((_pct(a), f"{r.weight_updates:,} ({plural(r.cycle, 'cycles')})" if r else "not reached",
+                     f"{s.weight_updates:,} ({plural(s.cycle, 'epochs')})" if s else "not reached", ratio))
     if not rows:
         return "(neither run reached 50% test accuracy)"
     return md_table(("test accuracy", "RSO weight updates", "SGD weight updates", "SGD / RSO"), rows)
