@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from .splitter import ProportionalSplitter
@@ -93,6 +93,7 @@ class PanelArea(QWidget):
         self._grid_chosen = False  # the user asked for every panel (0)
         self._default_stage = [self.panels[0]]
         self._exact = False  # the stage shows exactly what only() was given
+        self._arrange_pending = False
         # the grid's minimum must not hold the window wider than a small screen: below the grid's needs the
         # area shows the stage instead (arrange() on every resize)
         self.setMinimumSize(320, 240)
@@ -225,8 +226,16 @@ class PanelArea(QWidget):
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
+        if not self._exact and not self._arrange_pending:
+            # the grid, or how many panels the stage holds, depends on the size: arranged after the resize,
+            # not inside it (moving a panel between splitters while they lay out their children crashed Qt)
+            self._arrange_pending = True
+            QTimer.singleShot(0, self._deferred_arrange)
+
+    def _deferred_arrange(self) -> None:
+        self._arrange_pending = False
         if not self._exact:
-            self.arrange()  # the grid, or how many panels the stage holds, depends on the size
+            self.arrange()
 
 
 class PanelCommands:

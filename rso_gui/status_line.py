@@ -9,7 +9,7 @@ and the labels never make the window wider than its screen.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar
 
@@ -48,12 +48,20 @@ class StatusLine(QObject):
             label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
             bar.addPermanentWidget(label, 1 if key in STRETCHED else 0)
             self.labels[key] = label
+        self._fit_pending = False
         bar.installEventFilter(self)
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802
-        if obj is self.bar and event.type() == QEvent.Type.Resize:
-            self.fit()
+        if obj is self.bar and event.type() == QEvent.Type.Resize and not self._fit_pending:
+            # after the resize, not inside it: showing or hiding a field re-lays the window out, and doing
+            # that while the window is being resized crashed Qt (a segfault in a resize during a recording)
+            self._fit_pending = True
+            QTimer.singleShot(0, self._deferred_fit)
         return False
+
+    def _deferred_fit(self) -> None:
+        self._fit_pending = False
+        self.fit()
 
     def fit(self) -> None:
         """Show as many fields as the bar's width takes whole, hiding them in :data:`DROP_ORDER`."""
