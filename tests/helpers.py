@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 
 import numpy as np
 
@@ -30,3 +31,16 @@ def params_equal(a: dict, b: dict) -> bool:
 
 def without_seconds(history):
     return [ev._replace(seconds=0.0) for ev in history]
+
+
+#: seconds a test waits for an engine thread (generous: CI machines are slow and shared)
+WAIT_S = 60.0
+
+
+def wait_for(cond, timeout: float = WAIT_S) -> None:
+    """Poll ``cond()`` until it is true; TimeoutError after ``timeout`` seconds."""
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.002)

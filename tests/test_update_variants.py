@@ -172,19 +172,6 @@ def test_a_run_resumed_inside_a_parallel_layer_continues_identically(tmp_path, u
     assert first + _run(t2) == full
 
 
-def test_a_checkpoint_without_the_layer_state_is_refused(tmp_path):
-    t = _trainer(update="layer-parallel", model="mlp", train_layers=["fc2"])
-    t.set_chunking(3)
-    for ev in t.events():
-        if isinstance(ev, WeightTried) and ev.step == 9:
-            break
-    meta, arrays = t.state_dict()
-    arrays = {k: v for k, v in arrays.items() if not k.startswith("rso/pending/")}
-    t2 = _trainer(update="layer-parallel", model="mlp", train_layers=["fc2"])
-    with pytest.raises(Exception, match="rso/pending/fc2.weight is missing"):
-        t2.load_state_dict(meta, arrays)
-
-
 def test_impossible_update_names_are_refused():
     with pytest.raises(ConfigError, match="update"):
         _config(update="parallel")

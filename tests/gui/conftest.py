@@ -83,3 +83,30 @@ def make_window(qtbot):
     yield make
     for w in made:
         w.close()
+
+
+@pytest.fixture
+def start():
+    """Start a :class:`Runner` on a thread of its own (``start(config, **options)``); every runner started is
+    stopped and joined after the test."""
+    from helpers import WAIT_S, wait_for  # noqa: PLC0415
+    from rso_engine.vocabulary import RunState  # noqa: PLC0415
+    from rso_gui.live.runner import Runner  # noqa: PLC0415
+
+    made = []
+
+    def make(config, **kw):
+        r = Runner(config, **kw)
+        t = threading.Thread(target=r.run, name="test-runner")
+        t.start()
+        made.append((r, t))
+        wait_for(lambda: r.state in (RunState.PAUSED, RunState.RUNNING, "error"))
+        return r
+
+    yield make
+    for r, t in made:
+        r.stop()
+        t.join(WAIT_S)
+        assert not t.is_alive()
+        assert r.state in (RunState.STOPPED, "error")
+

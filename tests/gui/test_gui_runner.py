@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 import pytest
 
+from helpers import wait_for
 from rso_engine.events import LayerDone, WeightTried
 from rso_engine.training import RSOTrainer
 from rso_engine.vocabulary import RunState
@@ -15,36 +15,6 @@ from rso_gui.live.probes import feature_maps
 from rso_gui.live.runner import PAUSE, Runner
 from rso_gui.live.snapshot import TRACE_EMPTY
 from rso_gui.views.tiles import TileLayout
-
-TIMEOUT = 30.0
-
-
-def wait_for(cond, timeout=TIMEOUT):
-    t0 = time.monotonic()
-    while not cond():
-        if time.monotonic() - t0 > timeout:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.002)
-
-
-@pytest.fixture
-def start():
-    made = []
-
-    def make(config, **kw):
-        r = Runner(config, **kw)
-        t = threading.Thread(target=r.run, name="test-runner")
-        t.start()
-        made.append((r, t))
-        wait_for(lambda: r.state in (RunState.PAUSED, RunState.RUNNING, "error"))
-        return r
-
-    yield make
-    for r, t in made:
-        r.stop()
-        t.join(TIMEOUT)
-        assert not t.is_alive()
-        assert r.state in (RunState.STOPPED, "error")
 
 
 def test_single_steps_match_a_plain_trainer(start, tiny):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 import pytest
 
+from helpers import WAIT_S as TIMEOUT
+from helpers import wait_for
 from rso_engine.session import load_session
 from rso_engine.vocabulary import X_AXES, RunState
 from rso_gui.live.lanes import (
@@ -20,17 +21,7 @@ from rso_gui.live.lanes import (
     progress,
     variant,
 )
-from rso_gui.live.runner import PAUSE, Runner
-
-TIMEOUT = 60.0
-
-
-def wait_for(cond, timeout=TIMEOUT):
-    t0 = time.monotonic()
-    while not cond():
-        if time.monotonic() - t0 > timeout:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.005)
+from rso_gui.live.runner import PAUSE
 
 
 # ------------------------------------------------------------------------------------------ the rule
@@ -90,23 +81,6 @@ def test_catch_up_keeps_every_lane_within_one_exact_state_of_the_main_run(tiny):
 
 
 # ------------------------------------------------------------------------------------------ the runner
-@pytest.fixture
-def start():
-    made = []
-
-    def make(config, **kw):
-        r = Runner(config, **kw)
-        t = threading.Thread(target=r.run, name="test-runner")
-        t.start()
-        made.append((r, t))
-        wait_for(lambda: r.state in (RunState.PAUSED, RunState.RUNNING, "error"))
-        return r
-
-    yield make
-    for r, t in made:
-        r.stop()
-        t.join(TIMEOUT)
-        assert not t.is_alive()
 
 
 @pytest.fixture
