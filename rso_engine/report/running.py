@@ -41,6 +41,17 @@ def _sgd_epochs_for(budget: int, n_train: int, max_epochs: int) -> tuple[int, st
     return need, ""
 
 
+def _checked_plan(study: Study, base: RunConfig, models, batch_sizes, sgd: bool | None,
+                  max_sgd_epochs: int) -> tuple[bool, list[tuple[str, RunConfig]]]:
+    """(whether SGD runs, the RSO runs) of a study asked for with these options, or a :class:`StudyError`."""
+    if max_sgd_epochs < 1:
+        raise StudyError("max_sgd_epochs must be ≥ 1")
+    want_sgd = study.sgd if sgd is None else bool(sgd)
+    if study.equal_budget and not want_sgd:
+        raise StudyError("the equal-budget study compares with SGD; it cannot run without it")
+    return want_sgd, plan_runs(study, base, models, batch_sizes)
+
+
 def train_study(
     name: str,
     base: RunConfig | None = None,
@@ -63,12 +74,7 @@ def train_study(
     study = get_study(name)
     if base is None:
         base = study_base(name)
-    if max_sgd_epochs < 1:
-        raise StudyError("max_sgd_epochs must be ≥ 1")
-    want_sgd = study.sgd if sgd is None else bool(sgd)
-    if study.equal_budget and not want_sgd:
-        raise StudyError("the equal-budget study compares with SGD; it cannot run without it")
-    plan = plan_runs(study, base, models, batch_sizes)
+    want_sgd, plan = _checked_plan(study, base, models, batch_sizes, sgd, max_sgd_epochs)
     if dataset is None:
         dataset = load_dataset(base.dataset, data_dir=base.data_dir, progress=sys.stderr.isatty())
     return _train(study, plan, want_sgd, max_sgd_epochs, dataset, backend, progress or (lambda trainer, label: None))
@@ -171,12 +177,7 @@ def _on_cluster(name: str, base: RunConfig, out: Path | None, cluster, *, fresh:
                 max_sgd_epochs: int = 200, backend=None, dataset=None, **unused: Any):
     """The study's runs as Dask tasks on ``cluster`` (options or a client): (finished runs, failures)."""
     study = get_study(name)
-    if max_sgd_epochs < 1:
-        raise StudyError("max_sgd_epochs must be ≥ 1")
-    want_sgd = study.sgd if sgd is None else bool(sgd)
-    if study.equal_budget and not want_sgd:
-        raise StudyError("the equal-budget study compares with SGD; it cannot run without it")
-    plan = plan_runs(study, base, models, batch_sizes)
+    want_sgd, plan = _checked_plan(study, base, models, batch_sizes, sgd, max_sgd_epochs)
     store = RunStore(out) if out is not None else None
     backend_name = getattr(backend, "name", backend)
     kwargs = dict(sgd_epochs_for=lambda budget, n: _sgd_epochs_for(budget, n, max_sgd_epochs), store=store,
