@@ -1,11 +1,17 @@
-"""Work that splits into independent pieces (images, column blocks), spread over the engine's threads.
+"""Work that splits into independent pieces (images, channels, column blocks), spread over the engine's threads.
 
 The pieces write disjoint parts of their output, so the result is the same whatever the number of
 threads (:func:`rso_engine.backend.cpu_threads`, ``RSO_THREADS``); the kernels they run release the GIL.
+
+The threads are one pool kept for the process (a per-weight batch pass splits a dozen layers, each a
+fraction of a millisecond: a pool made per call would cost more than it saves). A piece that itself
+splits (a kernel inside a cache build's chunk) runs its parts in its own thread: the pool is busy with
+its siblings already, and waiting on it from inside it could deadlock.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -15,11 +21,35 @@ from .cancel import cancellable, current_token
 
 T = TypeVar("T")
 
+_pool: list = []  # [ThreadPoolExecutor], made on first use, grown when more threads are asked for
+_pool_lock = threading.Lock()
+_inside = threading.local()  # .active: this thread is running a piece
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    with _pool_lock:
+        if not _pool or _pool[0]._max_workers < workers:
+            old = _pool.pop() if _pool else None
+            _pool.append(ThreadPoolExecutor(workers, thread_name_prefix="rso-engine"))
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool[0]
+
+
+def _run_share(fn: Callable, share: list) -> None:
+    _inside.active = True
+    try:
+        for item in share:
+            fn(item)
+    finally:
+        _inside.active = False
+
 
 def for_each(fn: Callable[[T], object], items: Iterable[T], threads: int | None = None) -> None:
     """Call ``fn`` on every item, on up to ``threads`` threads (default :func:`cpu_threads`); returns when
     all are done and re-raises the first error. Work running under a cancelled token
-    (:mod:`rso_engine.cancel`) stops before the next item with ``Cancelled``."""
+    (:mod:`rso_engine.cancel`) stops before the next item with ``Cancelled``. Called from inside another
+    ``for_each``'s piece, the items run one after another in that piece's thread."""
     items = list(items)
     token = current_token()
     if token is not None:
@@ -31,10 +61,30 @@ def for_each(fn: Callable[[T], object], items: Iterable[T], threads: int | None 
                 return inner(item)
 
     workers = min(threads or cpu_threads(), len(items))
-    if workers <= 1:
+    if workers <= 1 or getattr(_inside, "active", False):
         for item in items:
             fn(item)
         return
-    with ThreadPoolExecutor(workers, thread_name_prefix="rso-engine") as pool:
-        for _ in pool.map(fn, items):
-            pass
+    shares = [items[i::workers] for i in range(workers)]  # one task per thread: at most `workers` at once
+    pool = _executor(workers)
+    futures = [pool.submit(_run_share, fn, share) for share in shares[1:]]
+    error = None
+    try:
+        _run_share(fn, shares[0])  # the caller's thread takes a share too
+    except BaseException as exc:  # noqa: BLE001 - re-raised after the other shares have finished
+        error = exc
+    for f in futures:
+        try:
+            f.result()
+        except BaseException as exc:  # noqa: BLE001
+            error = error or exc
+    if error is not None:
+        raise error
+
+
+def split(n: int, parts: int | None = None, minimum: int = 1) -> list[tuple[int, int]]:
+    """``range(n)`` as up to ``parts`` (default :func:`cpu_threads`) contiguous (start, stop) ranges of at
+    least ``minimum`` items each (fewer ranges where ``n`` is small)."""
+    parts = max(1, min(parts or cpu_threads(), n // max(1, minimum)))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return [(bounds[i], bounds[i + 1]) for i in range(parts) if bounds[i + 1] > bounds[i]]

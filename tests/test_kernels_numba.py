@@ -130,3 +130,56 @@ def test_the_dispatch_fuses_only_small_banks_and_even_outputs():
     np.testing.assert_allclose(out, model.forward(x, stop=3), rtol=1e-12)
     out, ran = NUMBA_KERNELS.run(model.layers, 0, 2, model.params, x, True)  # the pool is past the stop
     assert ran == 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    ("C", "O", "n", "H", "W", "bias"),
+    [(16, 16, 40, 7, 7, False), (16, 16, 3, 28, 28, True), (5, 6, 17, 5, 11, True), (4, 1, 2, 1, 1, True),
+     (16, 16, 1, 14, 14, False), (7, 9, 33, 9, 4, False)],  # fmt: skip
+)
+def test_register_blocked_3x3_conv_matches_the_layer(dtype, C, O, n, H, W, bias):
+    """Odd sizes, filter banks not a multiple of the 4-channel block, groups of images that do not divide
+    the batch, 1×1 images (all padding): the flat-run kernel is the layer's im2col + matrix product."""
+    from rso_engine.kernels import conv3x3  # noqa: PLC0415
+
+    rng = np.random.default_rng(C * 100 + O * 10 + n)
+    layer = Conv2d("c", C, O, bias=bias)
+    P = layer.init_params(rng, dtype)
+    if bias:
+        P[layer.full("bias")] = rng.normal(size=O).astype(dtype)
+    x = rng.normal(size=(C, n, H, W)).astype(dtype)
+    assert conv3x3.fits(layer, x.shape) == (C * 9 > 27)
+    want = layer.forward(P, x, True)[0]
+    got = conv3x3.conv3x3(x, P[layer.full("weight")], P.get(layer.full("bias")))
+    assert got.shape == want.shape and got.dtype == want.dtype
+    tol = 1e-12 if dtype == "float64" else 2e-5
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+def test_register_blocked_conv_is_the_same_on_any_number_of_threads(monkeypatch):
+    """Each thread's share is whole groups of images, each pixel summed alike: bitwise equal outputs."""
+    from rso_engine.kernels import conv3x3  # noqa: PLC0415
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(16, 301, 14, 14)).astype(np.float32)
+    W = rng.normal(size=(16, 16, 3, 3)).astype(np.float32)
+    outs = []
+    for threads in ("1", "2", "5"):
+        monkeypatch.setenv("RSO_THREADS", threads)
+        outs.append(conv3x3.conv3x3(x, W, None))
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
+
+
+@pytest.mark.parametrize("model_name", ["twoconv", "papernet"])
+def test_compiled_forward_is_the_same_on_any_number_of_threads(monkeypatch, model_name):
+    """Convolutions split by image, batch norm and pooling by channel: one thread and several agree bitwise."""
+    model = build_model(model_name, dtype="float32", seed=2)
+    x = model.to_input(np.random.default_rng(1).normal(size=(300, 1, 28, 28)))
+    got = []
+    for threads in ("1", "3"):
+        monkeypatch.setenv("RSO_THREADS", threads)
+        got.append(run_layers(model.layers, model.params, x, kernels=NUMBA_KERNELS))
+    np.testing.assert_array_equal(got[0], got[1])
+    np.testing.assert_allclose(got[0], model.forward(x), rtol=1e-4, atol=1e-4)

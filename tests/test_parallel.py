@@ -104,3 +104,34 @@ def test_cancellation_reaches_the_pieces_on_the_pool_threads():
 
     with cancellable(token), pytest.raises(Cancelled):
         for_each(piece, range(8), threads=4)
+
+
+def test_a_split_inside_a_piece_runs_in_that_pieces_thread():
+    """Kernels split their work even when called from a cache build's piece: nested calls finish (no
+    waiting on a pool that is busy with the caller), every item once."""
+    import threading  # noqa: PLC0415
+
+    seen, lock = [], threading.Lock()
+
+    def outer(i):
+        me = threading.get_ident()
+
+        def inner(j):
+            with lock:
+                seen.append((i, j, threading.get_ident() == me))
+
+        for_each(inner, range(5), threads=4)
+
+    for_each(outer, range(6), threads=3)
+    assert sorted((i, j) for i, j, _ in seen) == [(i, j) for i in range(6) for j in range(5)]
+    assert all(same for _, _, same in seen)
+
+
+@pytest.mark.parametrize(("n", "parts", "minimum"), [(10, 3, 1), (7, 8, 1), (100, 2, 60), (0, 2, 1), (5, None, 1)])
+def test_split_covers_the_range_in_order(n, parts, minimum):
+    from rso_engine.parallel import split  # noqa: PLC0415
+
+    ranges = split(n, parts, minimum)
+    assert [i for a, b in ranges for i in range(a, b)] == list(range(n))
+    assert len(ranges) <= (parts or cpu_threads())
+    assert all(b - a >= min(minimum, n) for a, b in ranges)

@@ -20,8 +20,23 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import BN_EPS, AvgPool2d, BatchNorm2d, Conv2d, GlobalAvgPool, Layer, MaxPool2d, ReLU
+from ..parallel import for_each, split
+from . import conv3x3
 from .forward import Kernels
 from .jit import njit
+
+#: elements a thread's share of a channel-wise kernel should hold at least (below it the hand-off costs more)
+MIN_SHARE = 32768
+
+
+def by_channels(C: int, per_channel: int, call) -> None:
+    """``call(c0, c1)`` for contiguous channel ranges covering ``range(C)``, spread over the engine's threads
+    (each channel is computed alike whatever the split: results never depend on the thread count)."""
+    ranges = split(C, minimum=max(1, MIN_SHARE // max(1, per_channel)))
+    if len(ranges) == 1:
+        call(0, C)
+    else:
+        for_each(lambda r: call(*r), ranges)
 
 
 @njit(cache=True, nogil=True)
@@ -47,7 +62,7 @@ def conv2d_forward(xpad, W, b, out):
                 for kw in range(k):
                     off = kh * Wp + kw
                     seg = xq[c, off : off + L]
-                    for o in range(O):
+                    for o in range(W.shape[0]):
                         wt = wf[o, (c * k + kh) * k + kw]
                         ao = acc[o]
                         for p in range(L):
@@ -74,7 +89,7 @@ def small_conv_kernel(O: int, C: int, k: int):
             Ho, Wo = out.shape[2], out.shape[3]
             for q in range(n):
                 for h in range(Ho):
-                    for o in range(O):
+                    for o in range(W.shape[0]):
                         orow = out[o, q, h]
                         for w in range(Wo):
                             acc = orow.dtype.type(0)
@@ -127,7 +142,7 @@ def small_conv_pool_kernel(O: int, C: int, k: int, pad: int, relu: bool):
                         for w in range(Wd):
                             xq[c, h + pad, w + pad] = x[c, q, h, w]
                 for hq in range(Hq):
-                    for o in range(O):
+                    for o in range(W.shape[0]):
                         for r in range(2):
                             row = rows[r]
                             for w in range(L):
@@ -164,7 +179,9 @@ def conv_pool_forward(layer: Conv2d, P: dict, x: np.ndarray, relu: bool) -> np.n
     W = np.ascontiguousarray(P[layer.full("weight")])
     b = P[layer.full("bias")] if layer.bias else np.zeros(W.shape[0], x.dtype)
     out = np.empty((W.shape[0], n, Ho // 2, Wo // 2), x.dtype)
-    small_conv_pool_kernel(W.shape[0], C, k, p, bool(relu))(np.ascontiguousarray(x), W, np.ascontiguousarray(b), out)
+    kernel = small_conv_pool_kernel(W.shape[0], C, k, p, bool(relu))
+    x, b = np.ascontiguousarray(x), np.ascontiguousarray(b)
+    by_channels(W.shape[0], out[0].size * C * k * k, lambda o0, o1: kernel(x, W[o0:o1], b[o0:o1], out[o0:o1]))
     return out
 
 
@@ -211,10 +228,30 @@ def relu_maxpool(x: np.ndarray, s: int, relu: bool) -> np.ndarray:
         out = x.copy()
     else:
         out = np.empty((C, n, H // s, W // s), x.dtype)
-        (_maxpool2(x, out) if s == 2 else _maxpool(x, s, out))
+        by_channels(C, x[0].size, lambda a, b: _maxpool2(x[a:b], out[a:b]) if s == 2 else _maxpool(x[a:b], s, out[a:b]))
     if relu:
-        _relu_inplace(out)
+        by_channels(C, out[0].size, lambda a, b: _relu_inplace(out[a:b]))
     return out
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _sum64(row):
+    """Σ row in float64, reassociated into vector-wide partial sums (a plain running sum is one long chain
+    of dependent adds: ~4× slower)."""
+    s = 0.0
+    for p in range(row.size):
+        s += np.float64(row[p])
+    return s
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _sqdev64(row, mean):
+    """Σ (row − mean)² in float64 (the difference taken in the row's dtype), reassociated as :func:`_sum64`."""
+    v = 0.0
+    for p in range(row.size):
+        d = np.float64(row[p] - mean)
+        v += d * d
+    return v
 
 
 @njit(cache=True, nogil=True)
@@ -226,15 +263,8 @@ def batchnorm_train(x, gamma, beta, eps, relu, out):
     zero = out.dtype.type(0)
     for c in range(C):
         row = x[c]
-        s = 0.0
-        for p in range(M):
-            s += row[p]
-        mean = row.dtype.type(s / M)
-        v = 0.0
-        for p in range(M):
-            d = np.float64(row[p] - mean)
-            v += d * d
-        var = row.dtype.type(v / M)
+        mean = row.dtype.type(_sum64(row) / M)
+        var = row.dtype.type(_sqdev64(row, mean) / M)
         scale = gamma[c] * (1.0 / np.sqrt(var + eps))
         scale = row.dtype.type(scale)
         b = beta[c]
@@ -314,8 +344,9 @@ def bn_eval_forward(layer: BatchNorm2d, P: dict, x: np.ndarray, relu: bool = Fal
     x = np.ascontiguousarray(x)
     C = x.shape[0]
     out = np.empty_like(x)
-    batchnorm_apply(x.reshape(C, -1), np.ascontiguousarray(mean), np.ascontiguousarray(scale),
-                    np.ascontiguousarray(P[layer.full("beta")]), relu, out.reshape(C, -1))  # fmt: skip
+    x2, out2 = x.reshape(C, -1), out.reshape(C, -1)
+    m, sc, beta = (np.ascontiguousarray(v) for v in (mean, scale, P[layer.full("beta")]))
+    by_channels(C, x2.shape[1], lambda a, z: batchnorm_apply(x2[a:z], m[a:z], sc[a:z], beta[a:z], relu, out2[a:z]))
     return out
 
 
@@ -325,7 +356,8 @@ def bn_forward(layer: BatchNorm2d, P: dict, x: np.ndarray, relu: bool = False) -
     out = np.empty_like(x)
     C = x.shape[0]
     g, b = np.ascontiguousarray(P[layer.full("gamma")]), np.ascontiguousarray(P[layer.full("beta")])
-    batchnorm_train(x.reshape(C, -1), g, b, BN_EPS, relu, out.reshape(C, -1))
+    x2, out2 = x.reshape(C, -1), out.reshape(C, -1)
+    by_channels(C, x2.shape[1], lambda a, z: batchnorm_train(x2[a:z], g[a:z], b[a:z], BN_EPS, relu, out2[a:z]))
     return out
 
 
@@ -336,7 +368,8 @@ def conv_forward(layer: Conv2d, W: np.ndarray, b: np.ndarray | None, xpad: np.nd
     O, k = W.shape[0], layer.k
     out = np.empty((O, n, Hp - k + 1, Wp - k + 1), xpad.dtype)
     b = np.zeros(O, xpad.dtype) if b is None else b
-    conv_kernel(O, C, k)(np.ascontiguousarray(xpad), W, b, out)
+    kernel, xpad = conv_kernel(O, C, k), np.ascontiguousarray(xpad)
+    by_channels(O, out[0].size * C * k * k, lambda o0, o1: kernel(xpad, W[o0:o1], b[o0:o1], out[o0:o1]))
     return out
 
 
@@ -353,6 +386,9 @@ class NumbaKernels(Kernels):
             pool = layers[i + 1 + relu] if i + 1 + relu < stop else None
             if isinstance(pool, MaxPool2d) and pool.size == 2 and fuses_conv_pool(layer, x.shape):
                 return conv_pool_forward(layer, P, x, relu), 2 + relu  # conv → [ReLU] → 2×2 max-pool fused
+            if conv3x3.fits(layer, x.shape):  # pads as it goes
+                b = P[layer.full("bias")] if layer.bias else None
+                return conv3x3.conv3x3(x, P[layer.full("weight")], b), 1
         if x.ndim != 4 or isinstance(layer, Conv2d):  # a conv: padded there, compiled here
             return super().run(layers, i, stop, P, x, train)
         if isinstance(layer, BatchNorm2d):  # the one layer whose result depends on the mode
@@ -361,7 +397,8 @@ class NumbaKernels(Kernels):
         if isinstance(layer, AvgPool2d) and layer.size == 2:
             C, n, H, W = x.shape
             out = np.empty((C, n, H // 2, W // 2), x.dtype)
-            avgpool2(np.ascontiguousarray(x), out)
+            x = np.ascontiguousarray(x)
+            by_channels(C, x[0].size, lambda a, b: avgpool2(x[a:b], out[a:b]))
             return out, 1
         if isinstance(layer, GlobalAvgPool):
             out = np.empty((x.shape[1], x.shape[0]), x.dtype)
