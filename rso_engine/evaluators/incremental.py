@@ -61,13 +61,16 @@ Array = Any
 class _State:
     """Everything cached for one batch while one tensor of an anchor layer is swept."""
 
-    __slots__ = ("route", "idx", "yb", "xin", "mix", "logits", "loss", "o", "a_old", "m_old", "deps", "B")
+    __slots__ = ("route", "idx", "yb", "xin", "mix", "logits", "loss", "o", "a_old", "m_old", "deps", "B", "kept")
 
-    def __init__(self, route: Route, idx, yb, xin, mix, logits, loss, deps, B):
+    def __init__(self, route: Route, idx, yb, xin, mix, logits, loss, deps, B, kept=None):
         self.route, self.idx, self.yb, self.xin = route, idx, yb, xin
         self.mix, self.logits, self.loss, self.deps, self.B = mix, logits, loss, deps, B
         self.o = -1
         self.a_old = self.m_old = None
+        # (o, the anchor's output channel o) from the pass that built the state: the first channel made
+        # current takes it instead of recomputing it (nothing has changed since)
+        self.kept = kept
 
 
 class DenseStore:
@@ -149,12 +152,12 @@ class IncrementalEvaluator(CachingEvaluator):
         st = None
         for k in range(K):
             f = int(flat[k])
+            o = f // per_channel
             if shared:
-                st = self._shared_state(route, batches[0], refresh=(f % period == 0))
+                st = self._shared_state(route, batches[0], refresh=(f % period == 0), o=o)
             else:
                 st = None  # free the previous batch's arrays before building the next
-                st = self._build_state(route, batches[k], self.to_dev(batches[k]))
-            o = f // per_channel
+                st = self._build_state(route, batches[k], self.to_dev(batches[k]), o=o)
             if st.o != o:
                 self._set_channel(st, o)
             w = float(view[f])
@@ -193,23 +196,29 @@ class IncrementalEvaluator(CachingEvaluator):
             xin = self.xp.pad(xin, ((0, 0), (0, 0), (p, p), (p, p)))
         return xin
 
-    def _build_state(self, route: Route, idx: np.ndarray, idx_dev, xin=None) -> _State:
-        """A fresh state for a batch: one forward pass from the anchor."""
+    def _build_state(self, route: Route, idx: np.ndarray, idx_dev, xin=None, o: int = -1) -> _State:
+        """A fresh state for a batch: one forward pass from the anchor (for a conv anchor, output channel
+        ``o`` of that pass is kept for :meth:`_set_channel`)."""
         L = route.anchor
         if xin is None:
             xin = self._anchor_input(L, idx, idx_dev)
         yb = self.y_train[idx_dev]
         layer = self.layers[L]
+        kept = None
         if isinstance(layer, Conv2d) and layer.pad:  # the input is kept padded: no second padded copy
-            x = self.forward_range(self.kernels.conv_from_padded(layer, self.model.params, xin), L + 1, route.rest)
+            out = self.kernels.conv_from_padded(layer, self.model.params, xin)
+            if route.kind == "conv" and 0 <= o < out.shape[0]:
+                kept = (o, out[o].copy())
+            x = self.forward_range(out, L + 1, route.rest)
+            del out
         else:
             x = self.forward_range(xin, L, route.rest)
         mix = x
         logits = self.forward_range(x, route.rest, self.n_layers) if route.rest < self.n_layers else x
         loss = float(cross_entropy(logits, yb))
-        return _State(route, idx, yb, xin, mix, logits, loss, None, int(yb.shape[0]))
+        return _State(route, idx, yb, xin, mix, logits, loss, None, int(yb.shape[0]), kept)
 
-    def _shared_state(self, route: Route, idx: np.ndarray, refresh: bool) -> _State:
+    def _shared_state(self, route: Route, idx: np.ndarray, refresh: bool, o: int = -1) -> _State:
         st = self._state
         all_deps = self.deps(self.model.params)
         if not refresh and st is not None and st.route == route and st.deps == all_deps and np.array_equal(st.idx, idx):
@@ -229,7 +238,7 @@ class IncrementalEvaluator(CachingEvaluator):
         if idx_dev is None:
             idx_dev = self.to_dev(idx)
         self._state = None
-        st = self._build_state(route, idx.copy(), idx_dev, xin)
+        st = self._build_state(route, idx.copy(), idx_dev, xin, o)
         st.deps = all_deps
         self._state = st
         return st
@@ -237,7 +246,8 @@ class IncrementalEvaluator(CachingEvaluator):
     def _set_channel(self, st: _State, o: int) -> None:
         """Make channel ``o`` current: its anchor output and its value where it enters the mix."""
         st.o = o
-        st.a_old = self._anchor_channel(st, o)
+        kept, st.kept = st.kept, None
+        st.a_old = kept[1] if kept is not None and kept[0] == o else self._anchor_channel(st, o)
         st.m_old = self._chain(st.route, o, st.a_old)
 
     # ------------------------------------------------------------------ channel computations

@@ -27,7 +27,7 @@ BLOCK = 4
 #: flat positions are computed in whole steps of this many (one AVX-512 register of float32)
 VECTOR = 16
 #: flat positions a thread's share should hold at least (below it, the threads' hand-off costs more)
-MIN_PIXELS = 16384
+MIN_PIXELS = 4096
 #: flat positions per group of images: the accumulators (BLOCK × this) stay in the L1 cache
 GROUP_PIXELS = 1536
 
