@@ -31,8 +31,10 @@ def cpu_threads() -> int:
             return max(1, int(value))
         except ValueError:
             raise BackendError(f"{THREADS_VAR}={value!r} is not a number of threads; unset it or give e.g. 2") from None
-    return max(1, os.cpu_count() or 1)
+    return _CORES
 
+
+_CORES = max(1, os.cpu_count() or 1)  # asked once: every split of every layer asks cpu_threads()
 
 #: the environment variables that choose BLAS's thread count; when one is set, the engine leaves BLAS alone
 BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

@@ -25,13 +25,15 @@ from . import conv3x3
 from .forward import Kernels
 from .jit import njit
 
-#: elements a thread's share of a channel-wise kernel should hold at least (below it the hand-off costs more)
-MIN_SHARE = 32768
+#: work a thread's share of a channel-wise kernel should hold at least, in elements read (a multiply-add counts
+#: 1/8): below ~50 µs a share, handing it to another thread costs more than it saves
+MIN_SHARE = 131072
 
 
 def by_channels(C: int, per_channel: int, call) -> None:
     """``call(c0, c1)`` for contiguous channel ranges covering ``range(C)``, spread over the engine's threads
-    (each channel is computed alike whatever the split: results never depend on the thread count)."""
+    (each channel is computed alike whatever the split: results never depend on the thread count);
+    ``per_channel`` is one channel's work as :data:`MIN_SHARE` counts it."""
     ranges = split(C, minimum=max(1, MIN_SHARE // max(1, per_channel)))
     if len(ranges) == 1:
         call(0, C)
@@ -181,7 +183,7 @@ def conv_pool_forward(layer: Conv2d, P: dict, x: np.ndarray, relu: bool) -> np.n
     out = np.empty((W.shape[0], n, Ho // 2, Wo // 2), x.dtype)
     kernel = small_conv_pool_kernel(W.shape[0], C, k, p, bool(relu))
     x, b = np.ascontiguousarray(x), np.ascontiguousarray(b)
-    by_channels(W.shape[0], out[0].size * C * k * k, lambda o0, o1: kernel(x, W[o0:o1], b[o0:o1], out[o0:o1]))
+    by_channels(W.shape[0], out[0].size * C * k * k // 2, lambda o0, o1: kernel(x, W[o0:o1], b[o0:o1], out[o0:o1]))
     return out
 
 
@@ -369,7 +371,7 @@ def conv_forward(layer: Conv2d, W: np.ndarray, b: np.ndarray | None, xpad: np.nd
     out = np.empty((O, n, Hp - k + 1, Wp - k + 1), xpad.dtype)
     b = np.zeros(O, xpad.dtype) if b is None else b
     kernel, xpad = conv_kernel(O, C, k), np.ascontiguousarray(xpad)
-    by_channels(O, out[0].size * C * k * k, lambda o0, o1: kernel(xpad, W[o0:o1], b[o0:o1], out[o0:o1]))
+    by_channels(O, out[0].size * C * k * k // 8, lambda o0, o1: kernel(xpad, W[o0:o1], b[o0:o1], out[o0:o1]))
     return out
 
 
