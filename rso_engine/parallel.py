@@ -11,6 +11,7 @@ its siblings already, and waiting on it from inside it could deadlock.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,19 +22,18 @@ from .cancel import cancellable, current_token
 
 T = TypeVar("T")
 
-_pool: list = []  # [ThreadPoolExecutor], made on first use, grown when more threads are asked for
+_pool: list = []  # ThreadPoolExecutors: the last is the one in use (made on first use, grown when asked for more)
 _pool_lock = threading.Lock()
 _inside = threading.local()  # .active: this thread is running a piece
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
+    """The shared pool, with room for ``workers`` shares at once (a smaller one is left to finish what it
+    was given, not shut down: another engine thread may be handing it work right now)."""
     with _pool_lock:
-        if not _pool or _pool[0]._max_workers < workers:
-            old = _pool.pop() if _pool else None
-            _pool.append(ThreadPoolExecutor(workers, thread_name_prefix="rso-engine"))
-            if old is not None:
-                old.shutdown(wait=False)
-        return _pool[0]
+        if not _pool or _pool[-1]._max_workers < workers:
+            _pool.append(ThreadPoolExecutor(max(workers, os.cpu_count() or 1), thread_name_prefix="rso-engine"))
+        return _pool[-1]
 
 
 def _run_share(fn: Callable, share: list) -> None:
