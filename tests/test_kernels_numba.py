@@ -183,3 +183,21 @@ def test_compiled_forward_is_the_same_on_any_number_of_threads(monkeypatch, mode
         got.append(run_layers(model.layers, model.params, x, kernels=NUMBA_KERNELS))
     np.testing.assert_array_equal(got[0], got[1])
     np.testing.assert_allclose(got[0], model.forward(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("relu", [False, True])
+def test_register_blocked_conv_with_pooling_fused_is_bitwise_the_unfused_layers(dtype, relu):
+    """conv → [ReLU] → 2×2 max-pool from the accumulators (bias after the max, ReLU after the pool) equals
+    the conv kernel followed by the pooling kernel, NaN included."""
+    from rso_engine.kernels import conv3x3  # noqa: PLC0415
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(6, 37, 10, 14)).astype(dtype)
+    x[2, 3, 4, 5] = np.nan
+    W, b = rng.normal(size=(7, 6, 3, 3)).astype(dtype), rng.normal(size=7).astype(dtype)
+    want = relu_maxpool(conv3x3.conv3x3(x, W, b), 2, relu)
+    got = conv3x3.conv3x3(x, W, b, pool=True, relu=relu)
+    assert got.shape == (7, 37, 5, 7)
+    assert np.isnan(got).any()
+    np.testing.assert_array_equal(got, want)

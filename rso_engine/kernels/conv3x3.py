@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..parallel import for_each, split
-from .jit import njit
+from .jit import nanmax, njit
 
 #: output channels computed per pass over the input (the accumulator block)
 BLOCK = 4
@@ -44,11 +44,13 @@ def _taps(W, o, c):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"}, boundscheck=False)
-def conv3x3_same(x, W, b, out, group, q_begin, q_end):
+def conv3x3_same(x, W, b, out, group, q_begin, q_end, pool, relu):
     """``out[:, q]`` (O, H, W) = the 3×3 convolution, zero padding 1, of image ``x[:, q]`` (C, H, W) with the
     filter bank ``W`` (Ob, C, 3, 3) plus ``b`` (Ob,) for ``q_begin <= q < q_end``, where ``Ob`` ≥ O is O
     rounded up to :data:`BLOCK` (the extra filters are computed and dropped); ``group`` images share one
-    flat run."""
+    flat run. With ``pool`` (H and W even), ``out`` (O, n, H/2, W/2) is the 2×2 max-pool of that (after a
+    ReLU with ``relu``), taken from the accumulators: the bias is added after the max (exactly the same:
+    rounding is monotonic) and the ReLU after the pool (it commutes with the max)."""
     C, n, H, Wd = x.shape
     O = out.shape[0]
     Ob = W.shape[0]
@@ -93,11 +95,29 @@ def conv3x3_same(x, W, b, out, group, q_begin, q_end):
                 ai = acc[i]
                 bo = b[o0 + i]
                 for j in range(g):
+                    if pool:
+                        _pool_out(ai, (j * R) * S, S, bo, relu, out[o0 + i, q0 + j])
+                        continue
                     for h in range(H):
                         base = (j * R + h) * S
                         orow = out[o0 + i, q0 + j, h]
                         for w in range(Wd):
                             orow[w] = ai[base + w] + bo
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pool_out(a, base, S, bias, relu, out):
+    """One image's 2×2 max-pool (+ bias, [ReLU]) from the flat accumulator row ``a`` into ``out`` (Hq, Wq),
+    the four values compared in the order of the unfused max-pool."""
+    zero = out.dtype.type(0)
+    for hq in range(out.shape[0]):
+        r0 = base + 2 * hq * S
+        r1 = r0 + S
+        orow = out[hq]
+        for wq in range(out.shape[1]):
+            w = 2 * wq
+            v = nanmax(nanmax(a[r0 + w], a[r0 + w + 1]), nanmax(a[r1 + w], a[r1 + w + 1])) + bias
+            orow[wq] = nanmax(v, zero) if relu else v
 
 
 def fits(layer, x_shape: tuple) -> bool:
@@ -106,9 +126,10 @@ def fits(layer, x_shape: tuple) -> bool:
     return layer.k == 3 and layer.pad == 1 and x_shape[0] * 9 > 27
 
 
-def conv3x3(x: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+def conv3x3(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, pool: bool = False, relu: bool = False) -> np.ndarray:
     """The 3×3, padding-1 convolution of ``x`` (C, n, H, W) with ``W`` (O, C, 3, 3) and bias ``b`` (O,) (None:
-    zero): (O, n, H, W)."""
+    zero): (O, n, H, W); with ``pool`` (H, W even), then [ReLU with ``relu``] and 2×2 max-pooling, fused:
+    (O, n, H/2, W/2)."""
     C, n, H, Wd = x.shape
     O = W.shape[0]
     Ob = -(-O // BLOCK) * BLOCK
@@ -118,10 +139,10 @@ def conv3x3(x: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> np.ndarray:
     if b is not None:
         bb[:O] = b
     group = max(1, min(n, GROUP_PIXELS // ((H + 1) * (Wd + 1))))
-    out = np.empty((O, n, H, Wd), x.dtype)
+    out = np.empty((O, n, H // 2, Wd // 2) if pool else (O, n, H, Wd), x.dtype)
     x = np.ascontiguousarray(x)
     # images split over the engine's threads, whole groups each (a thread's share is the same run of images
     # whatever the thread count: every pixel's sum is computed alike)
     ranges = split(-(-n // group), minimum=max(1, MIN_PIXELS // (group * (H + 1) * (Wd + 1))))
-    for_each(lambda r: conv3x3_same(x, Wb, bb, out, group, r[0] * group, min(n, r[1] * group)), ranges)
+    for_each(lambda r: conv3x3_same(x, Wb, bb, out, group, r[0] * group, min(n, r[1] * group), pool, relu), ranges)
     return out

@@ -1,4 +1,5 @@
-"""Numba, optional: :func:`njit` for the compiled kernels and :func:`numba_unavailable_reason`.
+"""Numba, optional: :func:`njit` for the compiled kernels, :func:`numba_unavailable_reason`, and the scalar
+helper the kernel modules share (:func:`nanmax`).
 
 Numba is a runtime dependency, but the engine must work without it: when it does not import, ``njit``
 returns the plain Python functions (so the kernel modules still define) and the evaluators that need
@@ -21,9 +22,15 @@ except Exception as exc:  # pragma: no cover - exercised only where numba is mis
         return lambda f: f
 
 
+@njit(cache=True, nogil=True, inline="always")
+def nanmax(a, b):
+    """``numpy.maximum`` for scalars, for the compiled kernels: the larger value, NaN if either is NaN."""
+    return a if (a > b or a != a) else b
+
+
 def numba_unavailable_reason() -> str:
     """Why Numba cannot be used here ('' when it can)."""
     return NUMBA_ERROR
 
 
-__all__ = ["NUMBA_ERROR", "njit", "numba_unavailable_reason"]
+__all__ = ["NUMBA_ERROR", "nanmax", "njit", "numba_unavailable_reason"]

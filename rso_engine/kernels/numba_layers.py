@@ -23,6 +23,7 @@ from ..layers import BN_EPS, AvgPool2d, BatchNorm2d, Conv2d, GlobalAvgPool, Laye
 from ..parallel import for_each, split
 from . import conv3x3
 from .forward import Kernels
+from .jit import nanmax as _nanmax
 from .jit import njit
 
 #: work a thread's share of a channel-wise kernel should hold at least, in elements read (a multiply-add counts
@@ -109,12 +110,6 @@ def small_conv_kernel(O: int, C: int, k: int):
 def conv_kernel(O: int, C: int, k: int):
     """The compiled convolution for a filter bank of shape (O, C, k, k)."""
     return small_conv_kernel(O, C, k) if C * k * k <= 27 else conv2d_forward
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _nanmax(a, b):
-    """``numpy.maximum`` for scalars: the larger value, NaN if either is NaN."""
-    return a if (a > b or a != a) else b
 
 
 _SMALL_CONV_POOLS: dict = {}
@@ -386,11 +381,13 @@ class NumbaKernels(Kernels):
         if isinstance(layer, Conv2d) and x.ndim == 4:
             relu = isinstance(after, ReLU)
             pool = layers[i + 1 + relu] if i + 1 + relu < stop else None
-            if isinstance(pool, MaxPool2d) and pool.size == 2 and fuses_conv_pool(layer, x.shape):
+            pooled = isinstance(pool, MaxPool2d) and pool.size == 2
+            if pooled and fuses_conv_pool(layer, x.shape):
                 return conv_pool_forward(layer, P, x, relu), 2 + relu  # conv → [ReLU] → 2×2 max-pool fused
-            if conv3x3.fits(layer, x.shape):  # pads as it goes
+            if conv3x3.fits(layer, x.shape):  # pads as it goes; the pooling (and ReLU) fused where even
                 b = P[layer.full("bias")] if layer.bias else None
-                return conv3x3.conv3x3(x, P[layer.full("weight")], b), 1
+                fused = pooled and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0
+                return conv3x3.conv3x3(x, P[layer.full("weight")], b, fused, fused and relu), (2 + relu if fused else 1)
         if x.ndim != 4 or isinstance(layer, Conv2d):  # a conv: padded there, compiled here
             return super().run(layers, i, stop, P, x, train)
         if isinstance(layer, BatchNorm2d):  # the one layer whose result depends on the mode
