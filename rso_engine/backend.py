@@ -21,6 +21,9 @@ ENV_VAR = "RSO_BACKEND"
 THREADS_VAR = "RSO_THREADS"
 
 
+_CORES = max(1, os.cpu_count() or 1)  # asked once: every split of every layer asks cpu_threads()
+
+
 def cpu_threads() -> int:
     """How many threads the engine may use for work that splits by image (building training-set caches):
     ``RSO_THREADS`` if set (the GUI sets one fewer than the cores, leaving one for drawing), else every core.
@@ -33,8 +36,6 @@ def cpu_threads() -> int:
             raise BackendError(f"{THREADS_VAR}={value!r} is not a number of threads; unset it or give e.g. 2") from None
     return _CORES
 
-
-_CORES = max(1, os.cpu_count() or 1)  # asked once: every split of every layer asks cpu_threads()
 
 #: the environment variables that choose BLAS's thread count; when one is set, the engine leaves BLAS alone
 BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

@@ -22,8 +22,8 @@ from .cancel import cancellable, current_token
 
 T = TypeVar("T")
 
-_pool: list = []  # ThreadPoolExecutors: the last is the one in use (made on first use, grown when asked for more)
-_pool_lock = threading.Lock()
+_pools: list[tuple[int, ThreadPoolExecutor]] = []  # (threads, pool): the last is in use; made on first use,
+_pool_lock = threading.Lock()  # a larger one added when more threads are asked for
 _inside = threading.local()  # .active: this thread is running a piece
 
 
@@ -31,9 +31,10 @@ def _executor(workers: int) -> ThreadPoolExecutor:
     """The shared pool, with room for ``workers`` shares at once (a smaller one is left to finish what it
     was given, not shut down: another engine thread may be handing it work right now)."""
     with _pool_lock:
-        if not _pool or _pool[-1]._max_workers < workers:
-            _pool.append(ThreadPoolExecutor(max(workers, os.cpu_count() or 1), thread_name_prefix="rso-engine"))
-        return _pool[-1]
+        if not _pools or _pools[-1][0] < workers:
+            size = max(workers, os.cpu_count() or 1)
+            _pools.append((size, ThreadPoolExecutor(size, thread_name_prefix="rso-engine")))
+        return _pools[-1][1]
 
 
 def _run_share(fn: Callable, share: list) -> None:

@@ -1,14 +1,16 @@
 """Compiled layer forwards for the CPU (Numba), and :data:`NUMBA_KERNELS`, the kernel set built on them.
 
-Convolutions (a generic one, and one unrolled for the small filter banks of first layers), batch norm with
-the batch's statistics, max and 2×2 average pooling, global average pooling and the blocked transpose into
-a (features, samples) cache. :class:`NumbaKernels` runs them through :func:`~.forward.run_layers`, fusing
+Convolutions (a generic one, one unrolled for the small filter banks of first layers, and for larger 3×3
+banks the register-blocked kernel of :mod:`.conv3x3`), batch norm with the batch's statistics, max and 2×2
+average pooling, global average pooling and the blocked transpose into a (features, samples) cache.
+:class:`NumbaKernels` runs them through :func:`~.forward.run_layers`, fusing conv → [ReLU] → 2×2 max-pool,
 batch norm with a ReLU after it and a ReLU with a max-pool after it (the ReLU then runs on the pooled
-array: it commutes with the max); the fusion points are found from the layer types, so they follow any
-network's order (the paper net's blocks [ReLU] → conv → [avg-pool] → BN fuse BN + ReLU in blocks 1–5, and
-block 6's BN feeds the global average pool unfused). Evaluation mode runs the same kernels, batch norm
-with the population statistics (:func:`bn_eval_forward`); layers without a compiled kernel run the
-layers' own code.
+array: it commutes with the max); each kernel splits its work over the engine's threads (convolutions
+by image or output channel, the others by channel: :func:`by_channels`); the fusion points are found from
+the layer types, so they follow any network's order (the paper net's blocks [ReLU] → conv → [avg-pool] →
+BN fuse BN + ReLU in blocks 1–5, and block 6's BN feeds the global average pool unfused). Evaluation mode
+runs the same kernels, batch norm with the population statistics (:func:`bn_eval_forward`); layers without
+a compiled kernel run the layers' own code.
 
 Each kernel computes what the layer computes, in the same order of operations where that matters for
 rounding (the convolution sums over (c, kh, kw) as im2col's rows, batch norm accumulates its statistics in
@@ -160,12 +162,17 @@ def small_conv_pool_kernel(O: int, C: int, k: int, pad: int, relu: bool):
     return _SMALL_CONV_POOLS[key]
 
 
-def fuses_conv_pool(layer: Conv2d, x_shape: tuple) -> bool:
-    """Whether conv → [ReLU] → 2×2 max-pool runs fused for ``layer`` on input of shape ``x_shape``: a small
-    filter bank (C·k·k ≤ 27, where the unrolled taps pay) and an even conv output."""
+def even_output(layer: Conv2d, x_shape: tuple) -> bool:
+    """Whether ``layer``'s output on input of shape ``x_shape`` has an even height and width (a 2×2 max-pool
+    after it then covers it whole, and can be fused with it)."""
     grow = 2 * layer.pad - layer.k + 1
-    C, _, H, W = x_shape
-    return C * layer.k * layer.k <= 27 and (H + grow) % 2 == 0 and (W + grow) % 2 == 0
+    return (x_shape[2] + grow) % 2 == 0 and (x_shape[3] + grow) % 2 == 0
+
+
+def fuses_conv_pool(layer: Conv2d, x_shape: tuple) -> bool:
+    """Whether conv → [ReLU] → 2×2 max-pool runs fused for ``layer`` on input of shape ``x_shape`` in the
+    small-bank kernel: C·k·k ≤ 27 (where the unrolled taps pay) and an even conv output."""
+    return x_shape[0] * layer.k * layer.k <= 27 and even_output(layer, x_shape)
 
 
 def conv_pool_forward(layer: Conv2d, P: dict, x: np.ndarray, relu: bool) -> np.ndarray:
@@ -386,7 +393,7 @@ class NumbaKernels(Kernels):
                 return conv_pool_forward(layer, P, x, relu), 2 + relu  # conv → [ReLU] → 2×2 max-pool fused
             if conv3x3.fits(layer, x.shape):  # pads as it goes; the pooling (and ReLU) fused where even
                 b = P[layer.full("bias")] if layer.bias else None
-                fused = pooled and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0
+                fused = pooled and even_output(layer, x.shape)
                 return conv3x3.conv3x3(x, P[layer.full("weight")], b, fused, fused and relu), (2 + relu if fused else 1)
         if x.ndim != 4 or isinstance(layer, Conv2d):  # a conv: padded there, compiled here
             return super().run(layers, i, stop, P, x, train)
